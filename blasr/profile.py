@@ -1,0 +1,64 @@
+"""``python -m blasr.profile``: parameters and FLOPs of the registered architectures.
+
+Prints Table 3 of Big-Little Net as counted from the real modules (see
+:mod:`blasr.speech.cost` for the counting convention), plus the cost per output
+frame when a model runs densely over a long utterance.
+
+    python -m blasr.profile                     # every speech architecture
+    python -m blasr.profile --arch 'bl_*' --width 0.25 --num-classes 500
+    python -m blasr.profile --json costs.json   # also write the numbers as JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from blasr.core.registry import list_models
+from blasr.speech.cost import SpeechCost, speech_cost
+
+
+def speech_table(costs: list[SpeechCost]) -> str:
+    """A Markdown table; FLOPs ratios are relative to the first ``resnet22`` row if present."""
+    reference = next((c for c in costs if c.arch == "resnet22"), None)
+    lines = [
+        "| arch | params | params (1e7) | GFLOPs / 49-frame window | vs resnet22 "
+        "| MMACs / frame (dense) | context (left, right) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in costs:
+        ratio = f"{reference.window_flops / c.window_flops:.2f}x" if reference else "-"
+        lines.append(
+            f"| {c.arch} | {c.params:,} | {c.params / 1e7:.2f} | {c.window_flops / 1e9:.2f} "
+            f"| {ratio} | {c.dense_macs_per_frame / 1e6:.1f} | ({c.left_context}, {c.right_context}) |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m blasr.profile", description=__doc__.split("\n")[0])
+    parser.add_argument("--domain", choices=("speech",), default="speech")
+    parser.add_argument("--arch", default="*", help="shell-style pattern over registered names")
+    parser.add_argument("--width", type=float, default=None, help="channel width multiplier")
+    parser.add_argument("--num-classes", type=int, default=None, help="output classes (default 32000)")
+    parser.add_argument("--list", action="store_true", help="only list the matching architectures")
+    parser.add_argument("--json", metavar="PATH", help="also write the numbers to PATH as JSON")
+    args = parser.parse_args(argv)
+
+    names = list_models(args.arch, domain=args.domain)
+    if not names:
+        parser.error(f"no {args.domain} architecture matches {args.arch!r}")
+    if args.list:
+        print("\n".join(names))
+        return 0
+    costs = [speech_cost(n, width=args.width, num_classes=args.num_classes) for n in names]
+    print(speech_table(costs))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump([c.as_dict() for c in costs], f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

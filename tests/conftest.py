@@ -1,0 +1,20 @@
+import pytest
+import torch
+
+
+@pytest.fixture
+def rng() -> torch.Generator:
+    """A seeded generator: tests draw their data from it, never from global state."""
+    return torch.Generator().manual_seed(1234)
+
+
+def randomize_batchnorm(model: torch.nn.Module, rng: torch.Generator) -> None:
+    """Give every batch norm non-trivial statistics and affine parameters (eval-mode tests)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            n = module.num_features
+            module.running_mean.copy_(torch.randn(n, generator=rng) * 0.1)
+            module.running_var.copy_(torch.rand(n, generator=rng) + 0.5)
+            with torch.no_grad():
+                module.weight.copy_(torch.rand(n, generator=rng) + 0.5)
+                module.bias.copy_(torch.randn(n, generator=rng) * 0.1)
