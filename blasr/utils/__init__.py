@@ -1,0 +1,1 @@
+"""Small shared utilities (checkpoint I/O, ...) used by every entry point."""
