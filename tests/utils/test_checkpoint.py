@@ -1,5 +1,5 @@
-import collections
 import os
+from dataclasses import dataclass
 
 import pytest
 import torch
@@ -25,9 +25,14 @@ def test_truncated_and_missing_files_name_the_file(tmp_path, rng):
         load_checkpoint(tmp_path / "nope.pt")
 
 
+@dataclass
+class Arbitrary:
+    payload: str
+
+
 def test_pickled_objects_are_refused(tmp_path):
     path = tmp_path / "evil.pt"
-    torch.save({"obj": collections.Counter("abc")}, path)  # not weights-only
+    torch.save({"obj": Arbitrary("would run on load")}, path)  # not weights-only
     with pytest.raises(CheckpointError, match="evil.pt"):
         load_checkpoint(path)
 
