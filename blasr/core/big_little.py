@@ -54,11 +54,15 @@ class BranchSpec:
 
 
 class Branch(nn.Module):
-    """Blocks (first one strided by ``scale``) -> upsample by ``scale`` -> [1x1 conv + BN]."""
+    """Blocks (first one strided by ``scale``) -> upsample by ``scale`` -> [1x1 conv + BN].
+
+    ``blocks`` are usually residual blocks; any module with a ``shrink``
+    attribute works (the image stem's branches are plain conv + BN layers).
+    """
 
     def __init__(
         self,
-        blocks: Sequence[ResidualBlock],
+        blocks: Sequence[nn.Module],
         scale: int,
         layout: Layout,
         projection: nn.Module | None = None,
@@ -136,18 +140,24 @@ def big_little_module(
     merge: str = "add",
     upsample: str = "bilinear",
     bias: bool = True,
+    project_little: bool = False,
 ) -> BigLittleModule:
     """Build a :class:`BigLittleModule` from branch specs and a domain's block factory.
 
     With ``merge="add"`` a branch narrower than ``out_channels`` ends with a 1x1
-    conv + BN to ``out_channels``; with ``"cat"`` no branch is projected. The
+    conv + BN to ``out_channels``; ``project_little=True`` gives every branch
+    but the first (the big one) that 1x1 even at equal width (the image
+    networks' "ResBlockL", Table 4: needed to reproduce the alpha=1 rows of
+    Table 11). With ``"cat"`` no branch is projected. The
     last block of a branch that feeds the merge directly has no final ReLU: the
     ReLU after the merge takes its place (as in the authors' code).
     """
     built: list[Branch] = []
     ends: list[int] = []
     for spec in branches:
-        project = merge == "add" and spec.channels != out_channels
+        project = merge == "add" and (
+            spec.channels != out_channels or (project_little and spec is not branches[0])
+        )
         blocks = []
         channels = in_channels
         for i, block_arg in enumerate(spec.blocks):

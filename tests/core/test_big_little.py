@@ -102,3 +102,16 @@ def test_bad_module_arguments():
         speech_module(upsample="bicubic")
     with pytest.raises(ValueError, match="invalid branch"):
         BranchSpec(0, 1, (2,))
+
+
+@pytest.mark.parametrize("layout, block", [(SPEECH, speech_block), (IMAGE, image_block)])
+def test_project_little_adds_a_1x1_at_equal_width(layout, block, rng):
+    arg = 2 if layout is SPEECH else None
+    branches = [BranchSpec(8, 2, (arg,)), BranchSpec(8, 1, (arg,))]
+    plain = big_little_module(layout, 8, 8, branches, block)
+    projected = big_little_module(layout, 8, 8, branches, block, project_little=True)
+    assert isinstance(plain.branches[1].projection, nn.Identity)
+    assert projected.branches[1].projection[0].kernel_size == (1, 1)
+    assert isinstance(projected.branches[0].projection, nn.Identity)  # never the big branch
+    x = torch.randn(1, 8, 8, 12, generator=rng)
+    assert projected(x).shape == plain(x).shape
