@@ -61,7 +61,7 @@ class SpeechNetConfig:
     merge: str = "add"
     upsample: str = "bilinear"
     width: float = 1.0
-    family: str = field(default="resnet22", compare=False)
+    arch: str = field(default="resnet22", compare=False)
 
     def __post_init__(self) -> None:
         if self.merge not in MERGES:
@@ -80,7 +80,7 @@ class SpeechNetConfig:
 
 def option_names() -> set[str]:
     """Keywords :func:`create_model` accepts on top of the variant's own (alpha, beta ...)."""
-    return {f.name for f in fields(SpeechNetConfig)} - {"stages", "family"}
+    return {f.name for f in fields(SpeechNetConfig)} - {"stages", "arch"}
 
 
 def little_blocks(big_blocks: tuple[int, ...], beta: int) -> tuple[int, ...]:

@@ -175,9 +175,9 @@ def _strided(size: int, stride: int) -> int:
     return -(-size // stride)
 
 
-def speech_resnet(stages: tuple[StageConfig, ...], family: str, **options) -> SpeechResNet:
+def speech_resnet(stages: tuple[StageConfig, ...], arch: str, **options) -> SpeechResNet:
     """Build a :class:`SpeechResNet` from stage configs plus network options."""
-    return SpeechResNet(SpeechNetConfig(stages=stages, family=family, **options))
+    return SpeechResNet(SpeechNetConfig(stages=stages, arch=arch, **options))
 
 
 __all__ = ["SpeechResNet", "speech_resnet"]
