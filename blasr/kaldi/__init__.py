@@ -1,0 +1,1 @@
+"""The Kaldi side in Python: scoring (more to come: lang, GMM alignment, graphs, decoding)."""
