@@ -11,6 +11,7 @@ from blasr.core.blocks import (
     SqueezeExcite,
     basic_block,
     bottleneck_block,
+    init_weights,
     make_shortcut,
 )
 from blasr.core.cost import Cost, build_on_meta, count_cost, count_params
@@ -34,6 +35,7 @@ __all__ = [
     "build_on_meta",
     "count_cost",
     "count_params",
+    "init_weights",
     "create_model",
     "list_models",
     "make_shortcut",

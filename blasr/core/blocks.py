@@ -189,3 +189,23 @@ def bottleneck_block(
         layout,
         final_act,
     )
+
+
+def init_weights(model: nn.Module, zero_init_last: bool = False) -> None:
+    """Kaiming normal (fan out) convs with zero biases; BN weight 1, bias 0.
+
+    ``zero_init_last``: every residual block's last BN starts at 0, so each
+    block starts as its shortcut (Goyal et al., 2017; Big-Little Net, Appendix A).
+    """
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+    if zero_init_last:
+        for module in model.modules():
+            if isinstance(module, ResidualBlock):
+                nn.init.zeros_(module.last_norm.weight)

@@ -25,7 +25,7 @@ from dataclasses import asdict
 from torch import Tensor, nn
 
 from blasr.core.big_little import BigLittleModule, Branch, BranchSpec, big_little_module
-from blasr.core.blocks import ConvNormAct, ResidualBlock, bottleneck_block
+from blasr.core.blocks import ConvNormAct, ResidualBlock, bottleneck_block, init_weights
 from blasr.core.layout import IMAGE
 from blasr.image.config import STAGE_CHANNELS, ImageNetConfig, big_blocks, little_blocks
 
@@ -87,7 +87,7 @@ class ImageResNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(channels, config.num_classes)
         self.num_features = channels
-        self._init_weights()
+        init_weights(self, config.zero_init_last)
 
     def _bl_stem(self, channels: int) -> BigLittleModule:
         """Big: 3x3 s2 conv; little: 3x3 to C/alpha, 3x3 s2, 1x1 back to C (Table 4).
@@ -107,21 +107,6 @@ class ImageResNet(nn.Module):
             projection=ConvNormAct(IMAGE, little, channels, 1, bias=False, act=False),
         )
         return BigLittleModule([big, little_branch], [channels, channels], channels, IMAGE, bias=False)
-
-    def _init_weights(self) -> None:
-        """Kaiming normal (fan out); BN 1 / 0; the last BN of every bottleneck at 0."""
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-        if self.config.zero_init_last:
-            for module in self.modules():
-                if isinstance(module, ResidualBlock):
-                    nn.init.zeros_(module.last_norm.weight)
 
     def forward_features(self, images: Tensor) -> Tensor:
         """(N, 3, H, W) -> (N, 2048, H / 32, W / 32)."""

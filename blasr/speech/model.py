@@ -20,7 +20,7 @@ from dataclasses import asdict, replace
 from torch import Tensor, nn
 
 from blasr.core.big_little import big_little_module
-from blasr.core.blocks import ConvNormAct, ResidualBlock, basic_block
+from blasr.core.blocks import ConvNormAct, ResidualBlock, basic_block, init_weights
 from blasr.core.layout import SPEECH
 from blasr.speech.config import SpeechNetConfig, StageConfig
 
@@ -91,7 +91,7 @@ class SpeechResNet(nn.Module):
         self.left_context = shrink // 2
         self.right_context = shrink - shrink // 2
         self.receptive_field = shrink + 1
-        self._init_weights()
+        init_weights(self)
 
     def _module(
         self, stage: StageConfig, in_channels: int, out_channels: int, freq: int, index: int
@@ -113,16 +113,6 @@ class SpeechResNet(nn.Module):
         return big_little_module(
             SPEECH, in_channels, out_channels, branches, make_block, config.merge, config.upsample
         )
-
-    def _init_weights(self) -> None:
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
 
     def output_length(self, num_frames: int) -> int:
         """Output frames for ``num_frames`` input frames: ``T - 48``."""
