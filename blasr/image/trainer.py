@@ -1,0 +1,522 @@
+"""ImageNet training as library functions (Big-Little Net, Appendix A.1).
+
+The paper's recipe, as defaults of :class:`TrainConfig`: 110 epochs, batch 256,
+Nesterov SGD with momentum 0.9, lr 0.1 per 256 images (scaled linearly with the
+global batch, Goyal et al. 2017), weight decay 1e-4 on every parameter, cosine
+learning rate without restarts, annealed per step (as in the works the paper
+cites for it, Huang et al. 2017a and Loshchilov & Hutter 2017), random-resized
+crop 224 + flip + colour jitter, evaluation at resize 256 / centre crop 224,
+top-1 / top-5 accuracy.
+
+One process per GPU under ``torchrun`` (DDP; gloo on CPU), bf16 autocast on
+GPU. Checkpoints are written atomically after every epoch (and every
+``save_every_steps`` steps) with everything needed to continue *exactly*: a
+resumed run yields the same weights as an uninterrupted one (bitwise on CPU).
+
+Experiment directory (``--exp``)::
+
+    config.json            resolved configuration, git revision, versions, argv
+    train.log              the log of rank 0
+    metrics.jsonl          one line per epoch (train loss/top-1, val loss/top-1/top-5, lr, speed)
+    tb/                    TensorBoard scalars
+    checkpoints/epoch_003.pt             after epoch 3
+    checkpoints/epoch_004_batch_000500.pt  inside epoch 4, after 500 batches
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+import blasr  # noqa: F401  (registers the architectures)
+from blasr.core.registry import create_model, get_entry
+from blasr.image.data import (
+    IMAGE_EXTENSIONS, EvalTransform, ImageFolder, TrainTransform, collate, default_resize,
+)
+from blasr.utils.checkpoint import CheckpointError, atomic_save, load_checkpoint
+from blasr.utils.distributed import (
+    DistContext, ShardedBatchSampler, all_reduce, broadcast_buffers, cleanup, init_distributed, reduce_sums,
+    setup_logging,
+)
+from blasr.utils.experiment import rng_state, seed_everything, set_rng_state, write_run_info
+from blasr.utils.progress import ScalarWriter, progress_bar
+
+logger = logging.getLogger("blasr.image.train")
+
+CHECKPOINT_FORMAT = "blasr.image.train/1"
+_CHECKPOINT_NAME = re.compile(r"epoch_(\d+)(?:_batch_(\d+))?\.pt$")
+_NO_STEP = 2**62  # "no non-finite loss yet" for the all-reduce(min) of the first bad step
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite; the message names the step."""
+
+
+@dataclass
+class TrainConfig:
+    """Every option of ``python -m blasr.image.train``; ``None`` means "derive it" (see :func:`resolve`)."""
+
+    arch: str
+    data: str                      # ROOT holding train/<class>/* and val/<class>/*
+    exp: str                       # experiment directory
+    epochs: int = 110
+    batch_size: int = 256          # per process; global batch = batch_size * world size
+    lr: float | None = None        # None: 0.1 * global batch / 256
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 1e-4
+    decay_norm_bias: bool = True   # False: decay conv/linear weights only (tensorpack's '.*/W')
+    warmup_epochs: float = 0.0     # linear warm-up before the cosine; the paper uses none
+    workers: int = 8               # loader processes per training process
+    crop_size: int = 224           # training crop
+    eval_crop_size: int | None = None  # None: crop_size (256 for the paper's "@256" rows)
+    eval_resize: int | None = None     # None: eval_crop_size * 8 // 7 (256 for 224, 292 for 256)
+    jitter: float = 0.4
+    lighting: float = 0.0          # PCA lighting std (fb.resnet.torch uses 0.1; not in the paper)
+    upsample: str | None = None    # model override; None keeps the architecture's default
+    width: float | None = None     # model override (channel multiplier) for small experiments
+    amp: bool | None = None        # bf16 autocast; None: on for CUDA, off for CPU
+    device: str | None = None      # None: CUDA when available
+    resume: str | None = None      # checkpoint path, or "auto" (newest in exp/checkpoints, if any)
+    seed: int = 0
+    max_steps_per_epoch: int | None = None  # shorten epochs (smoke tests)
+    save_every_steps: int = 0      # 0: checkpoints at epoch ends only
+    keep_checkpoints: int = 0      # epoch checkpoints kept (newest); 0 keeps all
+    eval_every: int = 1            # evaluate every N epochs (and after the last)
+    log_every: int = 50            # steps between log lines / TensorBoard points
+    tensorboard: bool = True
+    deterministic: bool = False    # torch.use_deterministic_algorithms, no cuDNN autotuning
+
+
+def resolve(config: TrainConfig, world_size: int) -> TrainConfig:
+    """Fill the derived options: learning rate, evaluation sizes."""
+    eval_crop = config.eval_crop_size or config.crop_size
+    return replace(
+        config,
+        lr=config.lr if config.lr is not None else 0.1 * config.batch_size * world_size / 256,
+        eval_crop_size=eval_crop,
+        eval_resize=config.eval_resize or default_resize(eval_crop),
+    )
+
+
+def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.SGD:
+    """Nesterov SGD. With ``decay_norm_bias=False`` only ≥2-d weights (conv, linear) are decayed."""
+    if config.decay_norm_bias:
+        groups = [{"params": list(model.parameters())}]
+    else:
+        decay = [p for p in model.parameters() if p.ndim > 1]
+        no_decay = [p for p in model.parameters() if p.ndim <= 1]
+        groups = [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
+                           weight_decay=config.weight_decay)
+
+
+def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int,
+                    warmup_steps: int = 0) -> torch.optim.lr_scheduler.LambdaLR:
+    """lr(t) = lr0 * (1 + cos(pi * t / T)) / 2 for optimizer step t of T, after an optional linear warm-up.
+
+    Stepped once per optimizer step. Only the step count is checkpointed; the
+    curve comes from the current configuration.
+    """
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def topk_correct(logits: torch.Tensor, targets: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> torch.Tensor:
+    """Number of samples whose target is among the top-k logits, for each k: ``(len(ks),)``.
+
+    ``logits (N, K)``, ``targets (N,)``; k larger than K counts every sample.
+    """
+    top = logits.topk(min(max(ks), logits.shape[1]), dim=1).indices  # (N, k_max)
+    hits = top.eq(targets[:, None])
+    return torch.stack([hits[:, :k].any(dim=1).sum() for k in ks])
+
+
+def checkpoint_name(epochs_done: int, batch: int = 0) -> str:
+    """``epoch_003.pt`` after 3 epochs; ``epoch_004_batch_000500.pt`` 500 batches into epoch 4."""
+    if batch == 0:
+        return f"epoch_{epochs_done:03d}.pt"
+    return f"epoch_{epochs_done + 1:03d}_batch_{batch:06d}.pt"
+
+
+def _position(path: Path) -> tuple[int, int] | None:
+    """(epochs done, batches into the next epoch) encoded in a checkpoint name."""
+    match = _CHECKPOINT_NAME.fullmatch(path.name)
+    if match is None:
+        return None
+    epoch, batch = int(match.group(1)), match.group(2)
+    return (epoch, 0) if batch is None else (epoch - 1, int(batch))
+
+
+def find_latest_checkpoint(directory: str | os.PathLike) -> Path | None:
+    """The checkpoint furthest into training in ``directory`` (by name), or None."""
+    directory = Path(directory)
+    found = [(pos, p) for p in directory.glob("epoch_*.pt") if (pos := _position(p)) is not None]
+    return max(found)[1] if found else None
+
+
+def _prune(directory: Path, keep_epochs: int) -> None:
+    """Drop mid-epoch checkpoints older than the newest checkpoint, and epoch ones beyond ``keep_epochs``."""
+    found = sorted((pos, p) for p in directory.glob("epoch_*.pt") if (pos := _position(p)) is not None)
+    newest = found[-1][0] if found else None
+    epoch_ends = [p for pos, p in found if pos[1] == 0]
+    for pos, path in found:
+        if pos[1] > 0 and pos != newest:
+            path.unlink(missing_ok=True)
+    if keep_epochs > 0:
+        for path in epoch_ends[:-keep_epochs]:
+            path.unlink(missing_ok=True)
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+class ImageTrainer:
+    """Holds the model, optimiser, schedule and loaders of one run; :meth:`fit` trains it."""
+
+    def __init__(self, config: TrainConfig, context: DistContext) -> None:
+        self.context = context
+        self.config = config = resolve(config, context.world_size)
+        self.device = context.device
+        self.amp = config.amp if config.amp is not None else self.device.type == "cuda"
+        self.exp = Path(config.exp)
+        self.checkpoint_dir = self.exp / "checkpoints"
+        if context.is_main:
+            self.exp.mkdir(parents=True, exist_ok=True)
+        if config.deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = not config.deterministic
+
+        root = Path(config.data)
+        self.train_set = ImageFolder(root / "train", TrainTransform(config.crop_size, jitter=config.jitter,
+                                                                    lighting=config.lighting))
+        val_root = root / "val"
+        self.val_set = ImageFolder(val_root, EvalTransform(config.eval_crop_size, config.eval_resize),
+                                   class_to_idx=self.train_set.class_to_idx) if val_root.is_dir() else None
+        self.train_sampler = ShardedBatchSampler(
+            len(self.train_set), config.batch_size, rank=context.rank, world_size=context.world_size,
+            shuffle=True, drop_last=True, seed=config.seed, with_seeds=True,
+            max_batches=config.max_steps_per_epoch)
+        self.train_loader = self._loader(self.train_set, self.train_sampler)
+        if self.val_set is not None:
+            self.val_loader = self._loader(self.val_set, ShardedBatchSampler(
+                len(self.val_set), config.batch_size, rank=context.rank, world_size=context.world_size,
+                shuffle=False, drop_last=False))
+        self.steps_per_epoch = self.train_sampler.batches_per_epoch()
+
+        entry = get_entry(config.arch)
+        if entry.domain != "image":
+            raise ValueError(f"--arch {config.arch} is a {entry.domain} architecture; "
+                             "list image ones with `python -m blasr.profile --list`")
+        seed_everything(config.seed)  # same initial weights on every process
+        model = create_model(config.arch, num_classes=len(self.train_set.classes),
+                             upsample=config.upsample, width=config.width)
+        self.memory_format = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
+        model = model.to(self.device, memory_format=self.memory_format)
+        self.model: nn.Module = model
+        if context.is_distributed:
+            device_ids = [self.device] if self.device.type == "cuda" else None
+            self.model = DistributedDataParallel(model, device_ids=device_ids)
+        self.optimizer = build_optimizer(model, config)
+        self.scheduler = cosine_schedule(self.optimizer, config.epochs * self.steps_per_epoch,
+                                         round(config.warmup_epochs * self.steps_per_epoch))
+
+        self.epoch, self.batch, self.global_step = 0, 0, 0  # position: epochs done, batches into the next
+        self.epoch_sums: torch.Tensor | None = None        # train sums of a partly done epoch
+        self.history: list[dict[str, float]] = []
+        self.first_bad_step = torch.full((), _NO_STEP, dtype=torch.int64, device=self.device)
+        self.writer = ScalarWriter(self.exp / "tb", enabled=context.is_main and config.tensorboard)
+
+    def _loader(self, dataset: ImageFolder, sampler: ShardedBatchSampler) -> DataLoader:
+        workers = self.config.workers
+        # A private generator: the loader must not draw from the global torch RNG
+        # (whose state is checkpointed); augmentation seeds come from the sampler.
+        return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
+                          pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
+                          generator=torch.Generator().manual_seed(self.config.seed))
+
+    # ---------------------------------------------------------------- checkpoints
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything to continue exactly; only tensors and plain containers (``weights_only`` loading)."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "arch": self.config.arch,
+            "classes": list(self.train_set.classes),
+            "model": _unwrap(self.model).state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": self.epoch,              # epochs completed
+            "batch": self.batch,              # batches done in epoch `epoch` (0-based): sampler position
+            "global_step": self.global_step,
+            "epoch_sums": None if self.epoch_sums is None else self.epoch_sums.cpu(),
+            "history": self.history,
+            "rng": rng_state(),
+            "world_size": self.context.world_size,
+            "config": asdict(self.config),
+        }
+
+    def save(self) -> Path | None:
+        """Write the checkpoint of the current position (rank 0), then prune old ones."""
+        self._check_finite()  # never save weights that went NaN
+        if not self.context.is_main:
+            return None
+        path = atomic_save(self.state_dict(), self.checkpoint_dir / checkpoint_name(self.epoch, self.batch))
+        _prune(self.checkpoint_dir, self.config.keep_checkpoints)
+        return path
+
+    def load(self, path: str | os.PathLike) -> None:
+        """Continue from a checkpoint written by :meth:`save`."""
+        state = load_checkpoint(path, map_location="cpu")
+        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"{path} is not a blasr image-training checkpoint ({CHECKPOINT_FORMAT})")
+        if state["arch"] != self.config.arch or state["classes"] != list(self.train_set.classes):
+            raise CheckpointError(
+                f"{path} was trained as {state['arch']} on {len(state['classes'])} classes; this run is "
+                f"{self.config.arch} on {len(self.train_set.classes)} classes from {self.config.data}")
+        saved = state["config"]
+        global_batch = (saved["batch_size"] * state["world_size"],
+                        self.config.batch_size * self.context.world_size)
+        if state["batch"] > 0 and global_batch[0] != global_batch[1]:
+            raise CheckpointError(f"{path} stops inside an epoch at global batch {global_batch[0]}; resume it "
+                                  f"with the same global batch (this run: {global_batch[1]})")
+        changed = sorted(k for k in ("epochs", "batch_size", "lr", "weight_decay", "crop_size", "seed",
+                                     "max_steps_per_epoch", "warmup_epochs", "decay_norm_bias")
+                         if saved.get(k) != getattr(self.config, k))
+        if changed or state["world_size"] != self.context.world_size:
+            logger.warning("resuming %s with changed %s: the run will not repeat an uninterrupted one",
+                           path, ", ".join(changed + (["world size"] if state["world_size"] !=
+                                                      self.context.world_size else [])))
+        _unwrap(self.model).load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.batch, self.global_step = state["epoch"], state["batch"], state["global_step"]
+        sums = state["epoch_sums"]
+        self.epoch_sums = None if sums is None else sums.to(self.device)
+        self.history = list(state["history"])
+        set_rng_state(state["rng"])
+        logger.info("resumed from %s: %d epochs + %d batches done, step %d",
+                    path, self.epoch, self.batch, self.global_step)
+
+    # ---------------------------------------------------------------- loops
+
+    def _check_finite(self) -> None:
+        """Stop every process if any saw a NaN/inf loss; the message names the first such step."""
+        first = int(all_reduce(self.first_bad_step.clone(), "min"))
+        if first < _NO_STEP:
+            raise NonFiniteLossError(
+                f"the training loss is NaN or infinite at step {first} "
+                f"(epoch {(first - 1) // self.steps_per_epoch + 1} of {self.config.epochs}); stopped. Lower --lr "
+                f"or check the data; the last checkpoint in {self.checkpoint_dir} precedes it")
+
+    def _report_bad_files(self, notes: list[str], seen: set[str]) -> None:
+        for note in notes:
+            if note not in seen:
+                seen.add(note)
+                logger.warning("skipping unreadable image %s", note)
+
+    def train_epoch(self) -> dict[str, float]:
+        """Train from the current position to the end of epoch ``self.epoch``; epoch metrics."""
+        config, model = self.config, self.model
+        model.train()
+        self.train_sampler.set_epoch(self.epoch, self.batch)
+        # loss sum, correct top-1, samples, unreadable files: on the device, no per-step sync
+        sums = self.epoch_sums if self.epoch_sums is not None else torch.zeros(4, dtype=torch.float64,
+                                                                                device=self.device)
+        interval_loss, interval_count, seen = torch.zeros((), device=self.device), 0, set()
+        tick, start_step, start = time.perf_counter(), self.global_step, time.perf_counter()
+        lr = self.optimizer.param_groups[0]["lr"]
+        bar = progress_bar(self.train_loader, total=len(self.train_sampler),
+                           desc=f"epoch {self.epoch + 1}/{config.epochs}", enabled=self.context.is_main)
+        for images, targets, bad in bar:
+            self.batch += 1
+            if bad:
+                self._report_bad_files(bad, seen)
+                sums[3] += len(bad)
+            if targets.numel() == 0:
+                if self.context.is_distributed:  # skipping here would leave the other processes waiting
+                    raise RuntimeError(f"every image of a batch is unreadable: {'; '.join(bad)}")
+                continue
+            images = images.to(self.device, non_blocking=True, memory_format=self.memory_format)
+            targets = targets.to(self.device, non_blocking=True)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                logits = model(images)                    # (N, K)
+                loss = F.cross_entropy(logits, targets)  # autocast computes it in float32
+            lr = self.optimizer.param_groups[0]["lr"]  # the rate this step uses
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.scheduler.step()
+            self.global_step += 1
+
+            loss = loss.detach()
+            self.first_bad_step = torch.where(torch.isfinite(loss), self.first_bad_step,
+                                              torch.clamp(self.first_bad_step, max=self.global_step))
+            n = targets.numel()
+            sums[0] += loss.double() * n
+            sums[1] += (logits.detach().argmax(dim=1) == targets).sum()
+            sums[2] += n
+            interval_loss += loss * n
+            interval_count += n
+
+            if self.global_step % config.log_every == 0:
+                self._check_finite()
+                now = time.perf_counter()
+                scalars = {"train/loss": float(interval_loss) / interval_count,
+                           "train/lr": lr,
+                           "train/images_per_sec": interval_count * self.context.world_size / (now - tick)}
+                self.writer.add_scalars(self.global_step, scalars)
+                bar.set_postfix(loss=f"{scalars['train/loss']:.3f}", lr=f"{scalars['train/lr']:.4f}")
+                if bar.disable:  # no bar on screen: a log line instead
+                    logger.info("epoch %d step %d: loss %.4f lr %.5f %.0f img/s", self.epoch + 1,
+                                self.global_step, scalars["train/loss"], scalars["train/lr"],
+                                scalars["train/images_per_sec"])
+                interval_loss.zero_()
+                interval_count, tick = 0, now
+            if config.save_every_steps and self.global_step % config.save_every_steps == 0 \
+                    and self.batch < self.steps_per_epoch:
+                self.epoch_sums = sums
+                self.save()
+        bar.close()
+        self._check_finite()
+        totals = reduce_sums({"loss": sums[0], "correct": sums[1], "count": sums[2], "bad": sums[3]},
+                             self.device)
+        elapsed = time.perf_counter() - start
+        self.epoch, self.batch, self.epoch_sums = self.epoch + 1, 0, None
+        count = max(totals["count"], 1.0)
+        return {"train_loss": totals["loss"] / count, "train_top1": 100 * totals["correct"] / count,
+                "train_skipped": totals["bad"], "lr": lr, "train_seconds": elapsed,
+                "images_per_sec": (self.global_step - start_step) * config.batch_size
+                * self.context.world_size / max(elapsed, 1e-9)}
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Loss, top-1 and top-5 accuracy (%) over the whole validation set (all processes)."""
+        model = _unwrap(self.model)
+        model.eval()
+        # Each process updated its batch-norm statistics on its own last batch;
+        # evaluate (and checkpoint) with rank 0's, as DDP does at every forward.
+        broadcast_buffers(model)
+        sums = torch.zeros(5, dtype=torch.float64, device=self.device)  # loss, top1, top5, count, bad
+        seen: set[str] = set()
+        for images, targets, bad in self.val_loader:
+            if bad:
+                self._report_bad_files(bad, seen)
+                sums[4] += len(bad)
+            if targets.numel() == 0:
+                continue
+            images = images.to(self.device, non_blocking=True, memory_format=self.memory_format)
+            targets = targets.to(self.device, non_blocking=True)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                logits = model(images).float()  # (N, K)
+            sums[0] += F.cross_entropy(logits, targets, reduction="sum")
+            sums[1:3] += topk_correct(logits, targets, (1, 5))
+            sums[3] += targets.numel()
+        totals = reduce_sums(dict(zip(("loss", "top1", "top5", "count", "bad"), sums)), self.device)
+        count = max(totals["count"], 1.0)
+        return {"val_loss": totals["loss"] / count, "val_top1": 100 * totals["top1"] / count,
+                "val_top5": 100 * totals["top5"] / count, "val_skipped": totals["bad"]}
+
+    def fit(self) -> list[dict[str, float]]:
+        """Train to ``config.epochs``, evaluating and checkpointing after each epoch; per-epoch metrics."""
+        config = self.config
+        model_params = sum(p.numel() for p in _unwrap(self.model).parameters())
+        logger.info(
+            "%s (%.2f M params), %d classes, %d train / %d val images; global batch %d = %d x %d processes, "
+            "lr %g, %d steps per epoch, %d epochs, %s%s", config.arch, model_params / 1e6,
+            len(self.train_set.classes), len(self.train_set), len(self.val_set or []),
+            config.batch_size * self.context.world_size, config.batch_size, self.context.world_size, config.lr,
+            self.steps_per_epoch, config.epochs, self.device, " bf16 autocast" if self.amp else "")
+        for dataset in (self.train_set, self.val_set):
+            if dataset is not None and dataset.num_ignored:
+                logger.warning("%s: ignored %d files that are not %s images", dataset.root,
+                               dataset.num_ignored, "/".join(IMAGE_EXTENSIONS))
+        if self.val_set is None:
+            logger.warning("%s has no val/ folder: no evaluation", config.data)
+        while self.epoch < config.epochs:
+            record: dict[str, float] = {"epoch": self.epoch + 1}
+            record.update(self.train_epoch())
+            if self.val_set is not None and (self.epoch % config.eval_every == 0 or self.epoch == config.epochs):
+                record.update(self.evaluate())
+            record["step"] = self.global_step
+            self.history.append(record)
+            self._log_epoch(record)
+            self.save()
+        self.writer.close()
+        return self.history
+
+    def _log_epoch(self, record: dict[str, float]) -> None:
+        for kind in ("train", "val"):
+            if record.get(f"{kind}_skipped"):
+                logger.warning("epoch %d: skipped %d unreadable %s images (named above)",
+                               record["epoch"], record[f"{kind}_skipped"], kind)
+        line = (f"epoch {record['epoch']}/{self.config.epochs}: train loss {record['train_loss']:.4f} "
+                f"top-1 {record['train_top1']:.2f}%")
+        if "val_top1" in record:
+            line += (f" | val loss {record['val_loss']:.4f} top-1 {record['val_top1']:.2f}% "
+                     f"top-5 {record['val_top5']:.2f}%")
+        logger.info("%s | lr %.5f | %.0f img/s", line, record["lr"], record["images_per_sec"])
+        scalars = {"train/epoch_loss": record["train_loss"], "train/top1": record["train_top1"]}
+        if "val_top1" in record:
+            scalars.update({"val/loss": record["val_loss"], "val/top1": record["val_top1"],
+                            "val/top5": record["val_top5"]})
+        self.writer.add_scalars(self.global_step, scalars)
+        self.writer.flush()
+        if self.context.is_main:
+            (self.exp / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in self.history))
+
+
+def train(config: TrainConfig) -> list[dict[str, float]]:
+    """Run (or resume) one training job; returns the per-epoch metrics of the whole run.
+
+    Under ``torchrun`` every process calls this; it joins the process group
+    (:func:`~blasr.utils.distributed.init_distributed`) and leaves it at the end.
+    Errors are logged (to ``train.log`` too) and re-raised.
+    """
+    context = init_distributed(config.device)
+    try:
+        with setup_logging(context.rank, Path(config.exp) / "train.log" if context.is_main else None):
+            try:
+                return _run(config, context)
+            except Exception as error:
+                logger.error("%s: %s", type(error).__name__, error)
+                raise
+    finally:
+        cleanup(context)
+
+
+def _run(config: TrainConfig, context: DistContext) -> list[dict[str, float]]:
+    exp = Path(config.exp)
+    resume = config.resume
+    if resume == "auto":
+        resume = find_latest_checkpoint(exp / "checkpoints")
+    elif resume is None and find_latest_checkpoint(exp / "checkpoints") is not None:
+        raise FileExistsError(f"{exp} already holds checkpoints; continue with --resume auto "
+                              "(or a checkpoint path) or choose another --exp")
+    trainer = ImageTrainer(config, context)
+    if resume is not None:
+        trainer.load(resume)
+    if context.is_main:  # a resumed run keeps the original config.json beside its own
+        name = "config.json" if resume is None else f"config.resumed_at_step{trainer.global_step}.json"
+        write_run_info(exp, {"world_size": context.world_size, **asdict(trainer.config)}, name=name)
+    return trainer.fit()
