@@ -1,0 +1,147 @@
+"""Feature-extraction speed and loader throughput on this machine.
+
+    python benchmarks/features.py                      # defaults: 60 min of 8 kHz audio, 3 runs
+    python benchmarks/features.py --minutes 5 --runs 1 # quick look
+
+Measures, each as the median of ``--runs`` runs:
+
+1. ``logmel()`` alone on one 60 s waveform (8 and 16 kHz): x real time on one core.
+2. ``compute_features`` over a generated corpus of 5 s utterances (read WAV,
+   log-mel, lilcom-compress, write): x real time, and per job, for each ``--jobs``.
+3. ``FrameLoader`` over that corpus with random targets: target frames per
+   second for window mode (batch 256) and chunk mode (C = 100, batch 16), for
+   each ``--workers``, batches consumed as fast as possible (no model).
+
+Audio is tones plus noise, generated into a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import torch
+
+from blasr.data import FrameLoader, attach_targets, cuts_from_audio_files
+from blasr.features import FbankConfig, compute_features, logmel
+
+
+def synthetic(num_samples: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    t = np.arange(num_samples) / sample_rate
+    freqs = rng.uniform(100, 0.4 * sample_rate, 3)
+    x = sum(np.sin(2 * np.pi * f * t) for f in freqs) / 3 * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
+    x = 0.5 * x + 0.05 * rng.standard_normal(num_samples)
+    return (np.clip(x, -1, 1) * 32767).astype(np.int16)
+
+
+def median_time(fn, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def machine() -> str:
+    cpu = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import kaldi_native_fbank
+    import lhotse
+
+    return (
+        f"{cpu}, {os.cpu_count()} cores visible, {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()}, torch {torch.__version__}, numpy {np.__version__}, "
+        f"lhotse {lhotse.__version__}, kaldi-native-fbank {kaldi_native_fbank.__version__}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=60.0, help="corpus size (minutes of 8 kHz audio)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
+    args = parser.parse_args()
+    logging.disable(logging.INFO)
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    print(f"machine: {machine()}")
+    print(f"command: python {' '.join(sys.argv)}")
+    print(f"median of {args.runs} runs\n")
+
+    print("| measurement | setting | result |\n|---|---|---:|")
+    for rate in (8000, 16000):
+        wave = synthetic(60 * rate, rate, rng)
+        seconds = median_time(lambda wave=wave, rate=rate: logmel(wave, rate), args.runs)
+        print(f"| `logmel()` on 60 s | {rate // 1000} kHz, 1 process | {60 / seconds:,.0f} x real time |")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        num_utts = max(1, round(args.minutes * 60 / 5))
+        paths = []
+        for i in range(num_utts):
+            paths.append(root / "wav" / f"utt{i:05d}.wav")
+            paths[-1].parent.mkdir(parents=True, exist_ok=True)
+            soundfile.write(paths[-1], synthetic(5 * 8000, 8000, rng), 8000, subtype="PCM_16")
+        cuts, _ = cuts_from_audio_files(paths, sample_rate=8000)
+        audio = sum(c.duration for c in cuts)
+        config = FbankConfig(sample_rate=8000)
+        manifest = None
+        for jobs in args.jobs:
+            def run(jobs=jobs):
+                return compute_features(cuts, root / f"fbank{jobs}", config, num_jobs=jobs, progress=False,
+                                        overwrite=True)
+            seconds = median_time(run, args.runs)
+            manifest = run()[0]
+            print(f"| `compute_features` ({audio / 60:.0f} min, 5 s cuts) | {jobs} job(s) | "
+                  f"{audio / seconds:,.0f} x real time, {audio / seconds / jobs:,.0f} per job |")
+
+        from lhotse import CutSet
+
+        alignments = {c.id: rng.integers(0, 32000, c.features.num_frames) for c in CutSet.from_file(manifest)}
+        with_targets, _ = attach_targets(manifest, alignments, root / "targets")
+        frames = sum(len(v) for v in alignments.values())
+        for mode, chunk, batch in (("window", None, 256), ("chunk", 100, 16)):
+            for workers in args.workers:
+                loader = FrameLoader(with_targets, mode=mode, chunk_frames=chunk, batch_size=batch,
+                                     num_workers=workers)
+
+                def epoch(loader=loader):
+                    for _ in loader:
+                        pass
+
+                seconds = median_time(epoch, args.runs)
+                label = f"C = 1, batch {batch}" if mode == "window" else f"C = {chunk}, batch {batch}"
+                print(f"| `FrameLoader` {mode} mode ({frames:,} frames) | {label}, {workers} worker(s) | "
+                      f"{frames / seconds:,.0f} frames/s |")
+    print()
+    print(f"git revision: {_git_revision()}")
+
+
+def _git_revision() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
+if __name__ == "__main__":
+    main()
