@@ -29,7 +29,6 @@ import json
 import logging
 import math
 import os
-import re
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -46,7 +45,10 @@ from blasr.core.registry import create_model, get_entry
 from blasr.image.data import (
     IMAGE_EXTENSIONS, EvalTransform, ImageFolder, TrainTransform, collate, default_resize,
 )
-from blasr.utils.checkpoint import CheckpointError, atomic_save, load_checkpoint
+from blasr.utils.checkpoint import (
+    CheckpointError, atomic_save, checkpoint_name, find_latest_checkpoint, load_checkpoint,
+)
+from blasr.utils.checkpoint import prune_checkpoints as _prune  # a module-level name, as the tests patch it
 from blasr.utils.distributed import (
     DistContext, ShardedBatchSampler, all_reduce, broadcast_buffers, cleanup, init_distributed, reduce_sums,
     setup_logging,
@@ -57,7 +59,6 @@ from blasr.utils.progress import ScalarWriter, progress_bar
 logger = logging.getLogger("blasr.image.train")
 
 CHECKPOINT_FORMAT = "blasr.image.train/1"
-_CHECKPOINT_NAME = re.compile(r"epoch_(\d+)(?:_batch_(\d+))?\.pt$")
 _NO_STEP = 2**62  # "no non-finite loss yet" for the all-reduce(min) of the first bad step
 
 
@@ -148,42 +149,6 @@ def topk_correct(logits: torch.Tensor, targets: torch.Tensor, ks: tuple[int, ...
     top = logits.topk(min(max(ks), logits.shape[1]), dim=1).indices  # (N, k_max)
     hits = top.eq(targets[:, None])
     return torch.stack([hits[:, :k].any(dim=1).sum() for k in ks])
-
-
-def checkpoint_name(epochs_done: int, batch: int = 0) -> str:
-    """``epoch_003.pt`` after 3 epochs; ``epoch_004_batch_000500.pt`` 500 batches into epoch 4."""
-    if batch == 0:
-        return f"epoch_{epochs_done:03d}.pt"
-    return f"epoch_{epochs_done + 1:03d}_batch_{batch:06d}.pt"
-
-
-def _position(path: Path) -> tuple[int, int] | None:
-    """(epochs done, batches into the next epoch) encoded in a checkpoint name."""
-    match = _CHECKPOINT_NAME.fullmatch(path.name)
-    if match is None:
-        return None
-    epoch, batch = int(match.group(1)), match.group(2)
-    return (epoch, 0) if batch is None else (epoch - 1, int(batch))
-
-
-def find_latest_checkpoint(directory: str | os.PathLike) -> Path | None:
-    """The checkpoint furthest into training in ``directory`` (by name), or None."""
-    directory = Path(directory)
-    found = [(pos, p) for p in directory.glob("epoch_*.pt") if (pos := _position(p)) is not None]
-    return max(found)[1] if found else None
-
-
-def _prune(directory: Path, keep_epochs: int) -> None:
-    """Drop mid-epoch checkpoints older than the newest checkpoint, and epoch ones beyond ``keep_epochs``."""
-    found = sorted((pos, p) for p in directory.glob("epoch_*.pt") if (pos := _position(p)) is not None)
-    newest = found[-1][0] if found else None
-    epoch_ends = [p for pos, p in found if pos[1] == 0]
-    for pos, path in found:
-        if pos[1] > 0 and pos != newest:
-            path.unlink(missing_ok=True)
-    if keep_epochs > 0:
-        for path in epoch_ends[:-keep_epochs]:
-            path.unlink(missing_ok=True)
 
 
 def _unwrap(model: nn.Module) -> nn.Module:

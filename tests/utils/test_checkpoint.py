@@ -4,7 +4,10 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from blasr.utils.checkpoint import CheckpointError, atomic_save, load_checkpoint
+from blasr.utils.checkpoint import (
+    CheckpointError, atomic_save, checkpoint_name, checkpoint_position, find_latest_checkpoint, list_checkpoints,
+    load_checkpoint, load_latest_checkpoint, prune_checkpoints,
+)
 
 
 def test_round_trip_and_no_leftovers(tmp_path, rng):
@@ -48,3 +51,61 @@ def test_failed_write_keeps_the_old_file(tmp_path):
         atomic_save({"v": Unpicklable()}, path)
     assert load_checkpoint(path) == {"v": 1}
     assert os.listdir(tmp_path) == ["ckpt.pt"]
+
+
+def test_saved_files_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = atomic_save({"v": 1}, tmp_path / "ckpt.pt")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644  # not mkstemp's private 0600: shared experiment directories
+
+
+def test_checkpoint_names_sort_by_training_position(tmp_path):
+    assert checkpoint_name(3) == "epoch_003.pt" and checkpoint_name(3, 500) == "epoch_004_batch_000500.pt"
+    assert checkpoint_position("epoch_003.pt") == (3, 0)
+    assert checkpoint_position("x/epoch_004_batch_000500.pt") == (3, 500)
+    assert checkpoint_position("notes.pt") is None and checkpoint_position("epoch_3.pt.tmp") is None
+    names = ["epoch_002.pt", "epoch_003_batch_000007.pt", "epoch_010_batch_000001.pt", "epoch_003.pt",
+             "epoch_003_batch_000010.pt", "notes.pt"]
+    for name in names:
+        (tmp_path / name).touch()
+    assert [p.name for p in list_checkpoints(tmp_path)] == [
+        "epoch_002.pt", "epoch_003_batch_000007.pt", "epoch_003_batch_000010.pt", "epoch_003.pt",
+        "epoch_010_batch_000001.pt"]
+    assert find_latest_checkpoint(tmp_path).name == "epoch_010_batch_000001.pt"
+    assert find_latest_checkpoint(tmp_path / "none") is None
+
+
+def test_prune_keeps_recent_and_epoch_checkpoints(tmp_path):
+    for name in ("epoch_001.pt", "epoch_002_batch_000005.pt", "epoch_002.pt", "epoch_003_batch_000005.pt",
+                 "epoch_003_batch_000010.pt", ".epoch_003_batch_000015.pt.x1y2.tmp"):
+        (tmp_path / name).touch()
+    prune_checkpoints(tmp_path, keep_epochs=0, keep_recent=2)
+    # the two newest survive whatever they are; older mid-epoch ones and a killed writer's temp file go
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "epoch_001.pt", "epoch_002.pt", "epoch_003_batch_000005.pt", "epoch_003_batch_000010.pt"]
+    prune_checkpoints(tmp_path, keep_epochs=1, keep_recent=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch_002.pt", "epoch_003_batch_000010.pt"]
+
+
+def test_load_latest_falls_back_past_a_corrupt_checkpoint(tmp_path, caplog):
+    assert load_latest_checkpoint(tmp_path) is None
+    atomic_save({"step": 1}, tmp_path / "epoch_001.pt")
+    atomic_save({"step": 2}, tmp_path / "epoch_002_batch_000001.pt")
+    newest = atomic_save({"step": 3, "w": torch.zeros(1000)}, tmp_path / "epoch_002_batch_000002.pt")
+    newest.write_bytes(newest.read_bytes()[:100])  # truncated (a disk full, a bad copy)
+    path, state = load_latest_checkpoint(tmp_path)
+    assert path.name == "epoch_002_batch_000001.pt" and state == {"step": 2}
+    assert "epoch_002_batch_000002.pt" in caplog.text and "falling back" in caplog.text
+
+    def refuse_step_2(path, state):
+        if state["step"] == 2:
+            raise CheckpointError(f"{path} is from another run")
+
+    path, state = load_latest_checkpoint(tmp_path, check=refuse_step_2)
+    assert path.name == "epoch_001.pt" and state == {"step": 1}
+    (tmp_path / "epoch_001.pt").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="no checkpoint in .* can be loaded"):
+        load_latest_checkpoint(tmp_path, check=refuse_step_2)

@@ -1,0 +1,74 @@
+"""Export a trained model's outputs as Kaldi archives for decoding; see docs/training.md.
+
+    python -m blasr.export --model exp/bl_resnet22_a2b3/final.pt \\
+        --data exp/data/eval2000/cuts.jsonl.gz --out exp/bl_resnet22_a2b3/export_eval2000
+
+Writes OUT/loglikes.{ark,scp}: per utterance log(posterior + 1e-20) - prior_scale
+* log(prior), exactly as Kaldi nnet1's `nnet-forward --apply-log
+--class-frame-counts=<the model's priors.counts>`, for `latgen-faster-mapped`.
+Exits with status 1 if any utterance failed (OUT/export.report.json names them
+with the reason). Only parses options; the work is
+:func:`blasr.inference.export.export_posteriors`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m blasr.export", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="EXP/final.pt, or a training checkpoint EXP/checkpoints/*.pt")
+    p.add_argument("--data", required=True, help="cuts with features (blasr.features.compute_features)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--apply-log", action=argparse.BooleanOptionalAction, default=True,
+                   help="log(posterior + 1e-20), as nnet-forward --apply-log (default: on)")
+    p.add_argument("--no-softmax", action="store_true",
+                   help="write the logits (nnet-forward --no-softmax); implies --no-apply-log")
+    p.add_argument("--priors", action=argparse.BooleanOptionalAction, default=True,
+                   help="subtract prior-scale x log-priors: pseudo log-likelihoods (default: on)")
+    p.add_argument("--class-frame-counts", default=None, metavar="FILE",
+                   help="class counts, Kaldi text vector (default: the model's, EXP/priors.counts)")
+    p.add_argument("--prior-scale", type=float, default=1.0, help="default %(default)s (nnet-forward's)")
+    p.add_argument("--prior-floor", type=float, default=1e-10,
+                   help="classes with a lower relative frequency are disabled (default %(default)s)")
+    p.add_argument("--chunk-frames", type=int, default=3000,
+                   help="run longer utterances in chunks of this many frames, same numbers (0: always whole)")
+    p.add_argument("--device", choices=("cuda", "cpu"), default=None, help="default: cuda when available")
+    p.add_argument("--amp", action="store_true", help="bf16 autocast on GPU (default: float32)")
+    p.add_argument("--name", default=None, help="archive name (default: loglikes, logpost, logits or post)")
+    p.add_argument("--cmvn", default=None,
+                   help="CmvnTable for speaker / side normalised models (default: computed over --data)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    from blasr.inference import NnetForwardOptions, export_posteriors
+    from blasr.utils.checkpoint import CheckpointError
+    from blasr.utils.distributed import setup_logging
+
+    with setup_logging(0):
+        try:
+            options = NnetForwardOptions(apply_log=args.apply_log and not args.no_softmax,
+                                         no_softmax=args.no_softmax, prior_scale=args.prior_scale,
+                                         prior_floor=args.prior_floor)
+            result = export_posteriors(
+                args.model, args.data, args.out, options, use_priors=args.priors,
+                class_frame_counts=args.class_frame_counts, chunk_frames=args.chunk_frames or None,
+                device=args.device, amp=args.amp, name=args.name, cmvn=args.cmvn, progress=sys.stderr.isatty())
+        except (CheckpointError, FileNotFoundError, ValueError) as error:
+            logging.getLogger("blasr.export").error("%s", error)
+            raise SystemExit(1) from None
+        if result.failed:
+            logging.getLogger("blasr.export").error(
+                "%d of %d utterances failed; see %s", result.failed, result.failed + result.report.kept,
+                f"{args.out}/export.report.json")
+            raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

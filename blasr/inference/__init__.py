@@ -1,0 +1,23 @@
+"""Running a trained acoustic model: dense forward passes, nnet-forward's outputs, Kaldi archives.
+
+* :mod:`~blasr.inference.forward` — :func:`dense_logits`: one utterance, whole or in chunks, same numbers.
+* :mod:`~blasr.inference.posteriors` — :class:`PosteriorTransform`: posteriors, log-posteriors or
+  pseudo log-likelihoods exactly as Kaldi nnet1's ``nnet-forward``.
+* :mod:`~blasr.inference.export` — :func:`export_posteriors`: a manifest to ``NAME.ark``/``.scp``
+  (atomic), with a report of every utterance that failed.
+
+See ``docs/training.md``.
+"""
+
+from blasr.inference.export import AtomicArkWriter, ExportResult, export_posteriors
+from blasr.inference.forward import dense_logits
+from blasr.inference.posteriors import NnetForwardOptions, PosteriorTransform
+
+__all__ = [
+    "AtomicArkWriter",
+    "ExportResult",
+    "NnetForwardOptions",
+    "PosteriorTransform",
+    "dense_logits",
+    "export_posteriors",
+]

@@ -1,0 +1,229 @@
+"""Export a trained model's outputs over a manifest as a Kaldi archive, for Kaldi's decoders.
+
+For every cut: its stored static log-mel (``blasr.features.load_static``),
+normalised and with Δ/ΔΔ exactly as in training (the model file's feature
+settings), run densely through the model (:func:`~blasr.inference.forward.dense_logits`),
+turned into what ``nnet-forward`` writes (:class:`~blasr.inference.posteriors.PosteriorTransform`),
+one float32 matrix of exactly ``feature_frames(cut)`` rows per utterance.
+
+Outputs in ``out_dir`` (``NAME`` = loglikes, logpost, logits or post)::
+
+    NAME.ark, NAME.scp     Kaldi binary matrices (kaldiio / Kaldi read them), keyed by cut id
+    export.report.json     every cut written or skipped, with the reason
+    export.json            the settings: model, options, priors, counts
+
+Writes are atomic: the archive and its index are written to temporary files
+and renamed when every cut has been processed, so a crash never leaves a
+half-written ``NAME.ark``. A cut that fails (unreadable or mismatched
+features, a non-finite output, ...) is listed with its reason and the export
+goes on; :attr:`ExportResult.failed` tells the caller (``python -m
+blasr.export`` exits non-zero).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from blasr.features.cmvn import CmvnTable, compute_cmvn_table
+from blasr.features.extract import feature_frames, load_static, open_cuts
+from blasr.features.input import model_input
+from blasr.features.report import StageReport
+from blasr.inference.forward import dense_logits
+from blasr.inference.posteriors import NnetForwardOptions, PosteriorTransform
+from blasr.training.model_file import load_model_file
+from blasr.training.priors import read_counts
+from blasr.utils.checkpoint import default_file_mode
+from blasr.utils.progress import progress_bar
+
+logger = logging.getLogger("blasr.export")
+
+
+@dataclass
+class ExportResult:
+    ark: Path
+    scp: Path
+    report: StageReport
+
+    @property
+    def failed(self) -> int:
+        return self.report.num_skipped
+
+
+class AtomicArkWriter:
+    """Kaldi binary archive + scp index, written to temporary files and renamed on :meth:`commit`.
+
+    The scp lines point into the final archive path (``utt /abs/NAME.ark:offset``).
+    Leaving the ``with`` block by an exception removes the temporary files and
+    leaves any previous archive untouched.
+    """
+
+    def __init__(self, ark: str | os.PathLike, scp: str | os.PathLike) -> None:
+        self.ark, self.scp = Path(ark).resolve(), Path(scp)
+        self.ark.parent.mkdir(parents=True, exist_ok=True)
+        self.keys: set[str] = set()
+        fd, self._tmp_ark = tempfile.mkstemp(prefix=f".{self.ark.name}.", suffix=".tmp", dir=self.ark.parent)
+        self._ark = os.fdopen(fd, "wb")
+        fd, self._tmp_scp = tempfile.mkstemp(prefix=f".{self.scp.name}.", suffix=".tmp", dir=self.ark.parent)
+        self._scp = os.fdopen(fd, "w")
+        for tmp in (self._tmp_ark, self._tmp_scp):
+            os.chmod(tmp, default_file_mode())
+
+    def write(self, key: str, matrix: np.ndarray) -> None:
+        from kaldiio.matio import write_array
+
+        if not key or any(ch.isspace() for ch in key):
+            raise ValueError(f"Kaldi keys cannot be empty or contain whitespace: {key!r}")
+        self._ark.write(f"{key} ".encode())
+        offset = self._ark.tell()  # Kaldi's scp offset points just past "key "
+        write_array(self._ark, np.ascontiguousarray(matrix, dtype=np.float32))  # "\0BFM " rows cols data
+        self._scp.write(f"{key} {self.ark}:{offset}\n")
+        self.keys.add(key)
+
+    def commit(self) -> None:
+        for f in (self._ark, self._scp):
+            f.flush()
+            os.fsync(f.fileno())
+            f.close()
+        # the old index goes first: a crash between the renames leaves no index pointing into the wrong archive
+        self.scp.unlink(missing_ok=True)
+        os.replace(self._tmp_ark, self.ark)
+        os.replace(self._tmp_scp, self.scp)
+
+    def abort(self) -> None:
+        for f, tmp in ((self._ark, self._tmp_ark), (self._scp, self._tmp_scp)):
+            f.close()
+            Path(tmp).unlink(missing_ok=True)
+
+    def __enter__(self) -> "AtomicArkWriter":
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+def export_posteriors(
+    model_path: str | os.PathLike,
+    cuts,
+    out_dir: str | os.PathLike,
+    options: NnetForwardOptions = NnetForwardOptions(),
+    use_priors: bool = True,
+    class_frame_counts: str | os.PathLike | None = None,
+    chunk_frames: int | None = 3000,
+    device: str | None = None,
+    amp: bool = False,
+    name: str | None = None,
+    cmvn: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> ExportResult:
+    """Write nnet-forward's output for every cut of ``cuts`` (a manifest path or CutSet) to ``out_dir``.
+
+    Args:
+        model_path: ``EXP/final.pt`` or a training checkpoint.
+        options: nnet-forward's ``--apply-log`` / ``--no-softmax`` / ``--prior-scale`` / ``--prior-floor``.
+        use_priors: subtract log-priors (pseudo log-likelihoods); the counts are
+            ``class_frame_counts`` (a Kaldi text vector file) or else the model's.
+        chunk_frames: utterances longer than this run in chunks of this many
+            output frames (same numbers); None: always whole.
+        device: ``cuda`` / ``cpu``; None: CUDA when available.
+        amp: bf16 autocast (GPU); off by default, so outputs are float32 throughout.
+        name: archive name; default by content (loglikes, logpost, logits, post).
+        cmvn: CmvnTable for a model trained with speaker / side normalisation;
+            None: computed over ``cuts`` (the test speakers' own statistics).
+    """
+    start = time.perf_counter()
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    trained = load_model_file(model_path, device)
+    counts = None
+    if use_priors:
+        counts = read_counts(class_frame_counts) if class_frame_counts is not None else trained.class_counts
+        if counts is None:
+            raise ValueError(f"{model_path} holds no class counts; give --class-frame-counts or --no-priors")
+    transform = PosteriorTransform(options, counts)
+    if counts is not None and len(counts) != trained.num_classes:
+        raise ValueError(f"{len(counts)} class counts for a model with {trained.num_classes} outputs")
+    features = trained.features
+    normalization, norm_vars = features.get("normalization", "utterance"), features.get("norm_vars", True)
+    table = None
+    if normalization in ("speaker", "side"):
+        table = CmvnTable.load(cmvn) if cmvn is not None else compute_cmvn_table(open_cuts(cuts), normalization)
+    out_dir = Path(out_dir)
+    name = name or transform.kind
+    report = StageReport("export")
+    logger.info("exporting %s (%s, %d classes) over %s to %s/%s.ark: %s%s", model_path, trained.info["arch"],
+                trained.num_classes, cuts if isinstance(cuts, (str, os.PathLike)) else "cuts", out_dir, name,
+                transform.kind, f", prior scale {options.prior_scale}" if counts is not None else "")
+    if transform.num_disabled:
+        logger.warning("%d classes are below --prior-floor %g and disabled (as nnet-forward does)",
+                       transform.num_disabled, options.prior_floor)
+    frames = 0
+    with AtomicArkWriter(out_dir / f"{name}.ark", out_dir / f"{name}.scp") as writer:
+        for cut in progress_bar(open_cuts(cuts), desc="export", enabled=progress):
+            try:
+                matrix = _utterance(cut, trained, transform, normalization, norm_vars, table, chunk_frames,
+                                    amp, writer.keys)
+            except _Skip as skip:
+                report.skip(cut.id, str(skip))
+                continue
+            writer.write(cut.id, matrix)
+            report.kept += 1
+            frames += len(matrix)
+    seconds = time.perf_counter() - start
+    report.stats.update(frames=frames, seconds=round(seconds, 3), frames_per_sec=round(frames / max(seconds, 1e-9)))
+    report.save(out_dir / "export.report.json")
+    settings = dict(model=str(model_path), cuts=str(cuts) if isinstance(cuts, (str, os.PathLike)) else None,
+                    kind=transform.kind, options=asdict(options), priors=counts is not None,
+                    class_frame_counts=str(class_frame_counts) if class_frame_counts else "model",
+                    disabled_classes=transform.num_disabled, chunk_frames=chunk_frames, amp=amp,
+                    normalization=normalization, written=report.kept, failed=report.num_skipped)
+    (out_dir / "export.json").write_text(json.dumps(settings, indent=1) + "\n")
+    report.log()
+    return ExportResult(writer.ark, writer.scp, report)
+
+
+class _Skip(Exception):
+    """A cut that cannot be exported; the message is the report's reason."""
+
+
+def _utterance(cut, trained, transform, normalization, norm_vars, table, chunk_frames, amp, written) -> np.ndarray:
+    if cut.id in written:
+        raise _Skip("duplicate: this utterance id was already written")
+    if cut.features is None:
+        raise _Skip("no features: run compute_features on this manifest first")
+    expected = trained.features
+    dim = cut.features.num_features
+    if expected.get("num_features") not in (None, dim):
+        raise _Skip(f"wrong features: {dim} per frame, the model was trained on {expected['num_features']}")
+    rate = cut.features.sampling_rate
+    if expected.get("sampling_rate") not in (None, rate):
+        raise _Skip(f"wrong features: computed at {rate} Hz, the model's at {expected['sampling_rate']} Hz")
+    try:
+        static = load_static(cut)
+    except Exception as error:  # lhotse / lilcom / OS errors for a missing, truncated or corrupt archive
+        raise _Skip(f"unreadable features: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
+    num_frames = feature_frames(cut)
+    if not np.all(np.isfinite(static)):
+        raise _Skip("bad features: NaN or infinite values")
+    try:
+        stats = table.for_cut(cut) if table is not None else None
+        inputs = model_input(static, normalization, stats, norm_vars)  # (3, F, T)
+        logits = dense_logits(trained.model, inputs, chunk_frames, amp=amp)  # (T, K)
+    except (ValueError, KeyError, RuntimeError) as error:
+        raise _Skip(f"model error: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
+    output = transform(logits)
+    if output.shape[0] != num_frames:  # the time-unpadded model with replicated edges keeps every frame
+        raise _Skip(f"model error: {output.shape[0]} output frames for {num_frames} feature frames")
+    if not torch.isfinite(output).all():
+        raise _Skip("non-finite output: NaN or infinite values in the model's output")
+    return output.numpy()

@@ -1,0 +1,191 @@
+"""Speech training options: one dataclass, YAML files, command-line overrides.
+
+Every option of ``python -m blasr.train`` is a field of :class:`TrainConfig`.
+Its defaults are the paper's recipe (Big-Little Net, Appendix B.1) and equal
+``blasr/training/conf/default.yaml`` (a test keeps the two in step). A run's
+options are resolved in this order, later ones winning::
+
+    TrainConfig defaults (= conf/default.yaml)
+      < YAML files given with --config, in the order given
+      < command-line flags
+
+A YAML file is a flat mapping of field names (``batch_size: 128``); an unknown
+name is an error naming the file, as Kaldi's option parsing refuses unknown
+options. ``--config chunk`` or ``--config debug`` name a packaged file in
+``conf/``; anything else is a path. The architecture comes only from ``--arch``
+(plus ``width`` / ``upsample`` overrides).
+
+:func:`resolve` then derives what depends on the number of processes:
+
+* ``batch_size`` (rows per process) defaults to 256 *target frames*: 256
+  windows in window mode (the paper's per-GPU batch), ``256 // chunk_frames``
+  chunks in chunk mode;
+* ``lr`` defaults to ``base_lr`` (0.03) per ``base_batch_frames`` (512, the
+  paper's 2 x 256) target frames per optimiser step, scaled linearly with the
+  global number of target frames per step (Goyal et al., 2017).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+CONF_DIR = Path(__file__).parent / "conf"
+MODES = ("window", "chunk")
+NORMALIZATIONS = ("utterance", "speaker", "side", "none")
+
+
+@dataclass
+class TrainConfig:
+    """Every option of ``python -m blasr.train``; ``None`` means "derive it" (see :func:`resolve`)."""
+
+    arch: str = ""                   # speech architecture, e.g. bl_resnet22_a2b3 (required)
+    data: str = ""                   # training cuts: features + targets (blasr.data.attach_targets)
+    exp: str = ""                    # experiment directory
+    valid_data: str | None = None    # held-out cuts with targets: frame accuracy / CE every epoch
+    # model
+    num_classes: int | None = None   # None: largest training target + 1 (give the Kaldi tree's num-pdfs)
+    width: float | None = None       # channel multiplier (small experiments)
+    upsample: str | None = None      # bilinear (default) or nearest
+    # data
+    mode: str = "window"             # window: 49-frame windows (the paper's); chunk: dense prediction
+    chunk_frames: int = 64           # target frames per row in chunk mode
+    batch_size: int | None = None    # rows per process; None: 256 target frames
+    normalization: str = "utterance"  # utterance (the paper's), speaker, side, none
+    cmvn: str | None = None          # CmvnTable .npz for speaker / side normalisation
+    norm_vars: bool = True
+    shuffle_buffer_frames: int = 100_000
+    workers: int = 2                 # loader processes per training process
+    valid_chunk_frames: int = 256    # evaluation is dense (chunk mode): same numbers as windows
+    valid_batch_size: int = 8
+    # optimisation (Appendix B.1)
+    epochs: int = 16
+    lr: float | None = None          # None: base_lr x global target frames per step / base_batch_frames
+    base_lr: float = 0.03
+    base_batch_frames: int = 512
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 1e-6
+    lr_decay: float = math.sqrt(0.5)  # lr x lr_decay at the start of every epoch >= lr_decay_from_epoch
+    lr_decay_from_epoch: int = 10
+    grad_clip: float = 10.0          # max global gradient norm; 0 disables
+    # hardware
+    device: str | None = None        # None: cuda when available
+    amp: bool | None = None          # bf16 autocast; None: on with CUDA
+    channels_last: bool | None = None  # None: on with CUDA
+    compile: bool = False            # torch.compile the model
+    sync_bn: bool = False            # batch-norm statistics over all processes (SyncBatchNorm)
+    deterministic: bool = False
+    # run control
+    seed: int = 0
+    resume: str | None = None        # checkpoint path, or "auto" (newest good one in exp/checkpoints)
+    max_steps_per_epoch: int | None = None  # shorten epochs (smoke tests, benchmarks)
+    save_every_steps: int = 1000     # also checkpoint inside epochs; 0: epoch ends only
+    keep_checkpoints: int = 0        # epoch checkpoints kept (newest); 0 keeps all
+    log_every: int = 50              # steps between log lines / TensorBoard points / NaN checks
+    tensorboard: bool = True
+    plot: bool = True                # EXP/curves.png after every epoch
+
+    @property
+    def target_frames_per_row(self) -> int:
+        return 1 if self.mode == "window" else self.chunk_frames
+
+
+def field_names() -> set[str]:
+    return {f.name for f in fields(TrainConfig)}
+
+
+def default_options() -> dict[str, Any]:
+    return asdict(TrainConfig())
+
+
+def config_path(name: str | os.PathLike) -> Path:
+    """``chunk`` -> ``blasr/training/conf/chunk.yaml``; a path is returned as it is."""
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    packaged = CONF_DIR / f"{name}.yaml"
+    if not packaged.is_file():
+        known = sorted(p.stem for p in CONF_DIR.glob("*.yaml"))
+        raise FileNotFoundError(f"config {name!r}: no such file, and not one of the packaged configs {known}")
+    return packaged
+
+
+def load_yaml_options(name: str | os.PathLike) -> dict[str, Any]:
+    """The options of one YAML file, checked against :class:`TrainConfig`'s fields."""
+    import yaml
+
+    path = config_path(name)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    try:
+        options = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: not valid YAML: {error}") from error
+    if not isinstance(options, dict):
+        raise ValueError(f"{path}: expected a mapping of option names to values, got {type(options).__name__}")
+    unknown = sorted(set(options) - field_names())
+    if unknown:
+        raise ValueError(f"{path}: unknown option(s) {unknown}; valid options are the fields of "
+                         "blasr.training.config.TrainConfig (python -m blasr.train --help)")
+    return options
+
+
+def build_config(config_files: list[str] = (), **overrides: Any) -> TrainConfig:
+    """Defaults < each YAML file in order < ``overrides`` (the flags given on the command line)."""
+    options = default_options()
+    for name in config_files:
+        options.update(load_yaml_options(name))
+    unknown = sorted(set(overrides) - field_names())
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown}")
+    options.update(overrides)
+    return check(TrainConfig(**options))
+
+
+def check(config: TrainConfig) -> TrainConfig:
+    """Refuse inconsistent options with a message naming them."""
+    for name in ("arch", "data", "exp"):
+        if not getattr(config, name):
+            raise ValueError(f"--{name} is required")
+    if config.mode not in MODES:
+        raise ValueError(f"mode {config.mode!r}: choose one of {MODES}")
+    if config.normalization not in NORMALIZATIONS:
+        raise ValueError(f"normalization {config.normalization!r}: choose one of {NORMALIZATIONS}")
+    if config.normalization in ("speaker", "side") and not config.cmvn:
+        raise ValueError(f"normalization {config.normalization!r} needs --cmvn (a CmvnTable .npz from "
+                         "blasr.features.compute_cmvn_table)")
+    positive = ("chunk_frames", "epochs", "base_batch_frames", "valid_chunk_frames", "valid_batch_size",
+                "log_every")
+    for name in positive:
+        if getattr(config, name) < 1:
+            raise ValueError(f"{name} must be >= 1, got {getattr(config, name)}")
+    for name in ("batch_size", "num_classes", "max_steps_per_epoch"):
+        value = getattr(config, name)
+        if value is not None and value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    if not 0 < config.lr_decay <= 1:
+        raise ValueError(f"lr_decay must be in (0, 1], got {config.lr_decay}")
+    if config.grad_clip < 0 or config.weight_decay < 0 or config.workers < 0 or config.save_every_steps < 0:
+        raise ValueError("grad_clip, weight_decay, workers and save_every_steps must be >= 0")
+    return config
+
+
+def resolve(config: TrainConfig, world_size: int) -> TrainConfig:
+    """Fill the derived options: rows per batch and the learning rate (see the module doc)."""
+    per_row = config.target_frames_per_row
+    batch_size = config.batch_size if config.batch_size is not None else max(1, 256 // per_row)
+    frames_per_step = batch_size * per_row * world_size
+    lr = config.lr if config.lr is not None else config.base_lr * frames_per_step / config.base_batch_frames
+    return replace(config, batch_size=batch_size, lr=lr,
+                   chunk_frames=per_row)
+
+
+def to_yaml(config: TrainConfig) -> str:
+    """The configuration as a YAML file that ``--config`` reads back."""
+    import yaml
+
+    return yaml.safe_dump(asdict(config), sort_keys=False)

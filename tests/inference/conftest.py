@@ -1,0 +1,2 @@
+# The tiny learnable corpus and the one-process, one-thread setting of the training tests.
+from tests.training.conftest import corpus, single_process  # noqa: F401
