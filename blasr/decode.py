@@ -1,0 +1,60 @@
+"""``python -m blasr.decode``: decode exported log-likelihoods on an HCLG graph and score them.
+
+    python -m blasr.decode --graph exp/tri3/graph --model exp/tri3/final.mdl \\
+        --loglikes scp:exp/bl22/export_test/loglikes.scp --text data/test/text --out exp/bl22/decode_test
+    ... --sweep 7:17                  # LM weights 7..17 x penalties 0, 0.5, 1; the best is kept (score.sh)
+
+Prints the RTF summary and the ``%WER`` line; exits 1 if any utterance failed.
+The work is :func:`blasr.kaldi.decode_dir.decode_and_score`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from blasr.kaldi.decode import DecodeOptions
+from blasr.kaldi.decode_dir import decode_and_score
+
+
+def _lm_weights(text: str) -> list[float]:
+    start, _, stop = text.partition(":")
+    return [float(w) for w in range(int(start), int(stop or start) + 1)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m blasr.decode", description=__doc__.split("\n")[0])
+    p.add_argument("--graph", required=True, help="HCLG.fst, or the graph directory holding it and words.txt")
+    p.add_argument("--model", required=True, help="final.mdl (its transition model maps graph labels to pdfs)")
+    p.add_argument("--loglikes", required=True, help="Kaldi rspecifier of (frames, pdfs) matrices, e.g. scp:loglikes.scp")
+    p.add_argument("--out", required=True, help="output directory (text, wer, per_utt, failed)")
+    p.add_argument("--text", help="reference transcripts (Kaldi text file) to score against")
+    p.add_argument("--words", help="words.txt (default: the graph directory's)")
+    p.add_argument("--acoustic-scale", type=float, default=0.1)
+    p.add_argument("--beam", type=float, default=13.0)
+    p.add_argument("--lattice-beam", type=float, default=8.0)
+    p.add_argument("--max-active", type=int, default=7000)
+    p.add_argument("--word-insertion-penalty", type=float, default=0.0)
+    p.add_argument("--sweep", metavar="LO:HI", type=_lm_weights, help="sweep LM weights LO..HI (needs --text)")
+    p.add_argument("--ignore", nargs="*", default=(), help="words left out of scoring, e.g. '[noise]'")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+    options = DecodeOptions(acoustic_scale=args.acoustic_scale, beam=args.beam, lattice_beam=args.lattice_beam,
+                            max_active=args.max_active, word_insertion_penalty=args.word_insertion_penalty)
+    try:
+        result = decode_and_score(args.loglikes, args.graph, args.model, args.out, args.text, args.words,
+                                  options, args.sweep, ignore=args.ignore)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(result.decoding.summary())
+    if result.counts is not None:
+        name = f" (LMWT {result.setting[0]:g}, WIP {result.setting[1]:g})" if result.setting else ""
+        print(result.counts.kaldi_line(args.out) + name)
+    return 1 if result.decoding.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
