@@ -20,9 +20,10 @@ from blasr import create_model
 from blasr.image.cost import image_cost
 
 
-def time_forward(arch: str, batch: int, size: int, repeats: int, warmup: int) -> list[float]:
+def time_forward(arch: str, batch: int, size: int, repeats: int, warmup: int, upsample: str | None = None) -> list[float]:
     torch.manual_seed(0)
-    model = create_model(arch).eval()
+    overrides = {"upsample": upsample} if upsample and arch.startswith("bl_") else {}
+    model = create_model(arch, **overrides).eval()
     images = torch.randn(batch, 3, size, size)
     times = []
     with torch.no_grad():
@@ -42,18 +43,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--upsample", choices=["bilinear", "nearest"], help="override the bL models' upsampling")
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     rows = []
     for arch in args.archs:
-        times = time_forward(arch, args.batch, args.size, args.repeats, args.warmup)
+        times = time_forward(arch, args.batch, args.size, args.repeats, args.warmup, args.upsample)
         rows.append(dict(arch=arch, median_s=statistics.median(times), times_s=times,
                          gflops=image_cost(arch).conv_macs_224 / 1e9 * (args.size / 224) ** 2))
     reference = rows[0]
     machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
-    print(f"batch {args.batch}, {args.size}x{args.size}, median of {args.repeats} runs; {machine}\n")
+    upsample = f", bL upsampling {args.upsample}" if args.upsample else ""
+    print(f"batch {args.batch}, {args.size}x{args.size}, median of {args.repeats} runs{upsample}; {machine}\n")
     print("| arch | GFLOPs/image | median ms/batch | speed-up vs first | FLOPs ratio |")
     print("|---|---:|---:|---:|---:|")
     for row in rows:

@@ -6,5 +6,9 @@
   ``tree_io``, ``symbols``, ``fst_io`` (HCLG, const or vector), ``experiment``
   (an alignment directory + lang directory in one call).
 
-Still to come: lang directories, GMM training with a CD-state tree, graphs, decoding.
+* lang directories and graphs: ``lexicon``, ``lang``, ``grammar``, ``graph`` (HCLG);
+* decoding: ``decode`` (lattice-faster on score matrices or GMMs), ``decode_dir``;
+* GMM-HMM training: ``align`` (training graphs, Viterbi alignment, class counts),
+  ``gmm_est`` (statistics, ML update, mixing up), ``tree_build`` (phonetic
+  decision tree), ``gmm_train`` (mono → tri → alignments, Kaldi's recipes).
 """
