@@ -3,6 +3,7 @@
     python -m blasr.decode --graph exp/tri3/graph --model exp/tri3/final.mdl \\
         --loglikes scp:exp/bl22/export_test/loglikes.scp --text data/test/text --out exp/bl22/decode_test
     ... --sweep 7:17                  # LM weights 7..17 x penalties 0, 0.5, 1; the best is kept (score.sh)
+    ... --setting-from exp/bl22/decode_dev   # the LM weight and penalty chosen on dev, for a test set
 
 Prints the RTF summary and the ``%WER`` line; exits 1 if any utterance failed.
 The work is :func:`blasr.kaldi.decode_dir.decode_and_score`.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from blasr.kaldi.decode import DecodeOptions
 from blasr.kaldi.decode_dir import decode_and_score
@@ -21,6 +23,19 @@ from blasr.kaldi.decode_dir import decode_and_score
 def _lm_weights(text: str) -> list[float]:
     start, _, stop = text.partition(":")
     return [float(w) for w in range(int(start), int(stop or start) + 1)]
+
+
+def _dev_setting(decode_dir: str) -> tuple[float, float]:
+    """(LM weight, penalty) that a ``--sweep`` chose: the ``wer_LMWT_WIP`` name in ``DIR/best_wer``."""
+    path = Path(decode_dir) / "best_wer"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file (decode that set with --sweep first)")
+    name = path.read_text().split()[-1].rsplit("/", 1)[-1]
+    try:
+        _, lm_weight, penalty = name.split("_")
+        return float(lm_weight), float(penalty)
+    except ValueError:
+        raise ValueError(f"{path}: expected a line ending in wer_LMWT_WIP, got {name!r}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,10 +52,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-active", type=int, default=7000)
     p.add_argument("--word-insertion-penalty", type=float, default=0.0)
     p.add_argument("--sweep", metavar="LO:HI", type=_lm_weights, help="sweep LM weights LO..HI (needs --text)")
+    p.add_argument("--setting-from", metavar="DECODE_DIR",
+                   help="use the LM weight and penalty that --sweep chose there (acoustic scale 1 / LMWT)")
     p.add_argument("--ignore", nargs="*", default=(), help="words left out of scoring, e.g. '[noise]'")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
+    if args.setting_from:
+        try:
+            lm_weight, args.word_insertion_penalty = _dev_setting(args.setting_from)
+        except (OSError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        args.acoustic_scale = 1.0 / lm_weight
+        logging.getLogger("blasr").info("LM weight %g, penalty %g from %s", lm_weight, args.word_insertion_penalty,
+                                        args.setting_from)
     options = DecodeOptions(acoustic_scale=args.acoustic_scale, beam=args.beam, lattice_beam=args.lattice_beam,
                             max_active=args.max_active, word_insertion_penalty=args.word_insertion_penalty)
     try:

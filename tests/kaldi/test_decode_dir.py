@@ -58,3 +58,20 @@ def test_errors_are_reported(experiment, tmp_path, capsys):
             "--loglikes", f"scp:{root / 'loglikes.scp'}", "--out", str(tmp_path / "d")]
     assert main(argv) == 1
     assert "missing.mdl" in capsys.readouterr().err
+
+
+def test_setting_from_a_dev_sweep(experiment, tmp_path, caplog):
+    root, graph = experiment
+    write_text(SENTENCES, tmp_path / "text")
+    base = ["--graph", str(graph.graph_dir), "--model", str(root / "final.mdl"),
+            "--loglikes", f"scp:{root / 'loglikes.scp'}", "--text", str(tmp_path / "text")]
+    dev = tmp_path / "decode_dev"
+    assert main(base + ["--out", str(dev), "--sweep", "9:10"]) == 0
+    chosen = (dev / "best_wer").read_text().split()[-1].rsplit("/", 1)[-1]  # DIR/wer_LMWT_WIP
+    _, lm_weight, penalty = chosen.split("_")
+    with caplog.at_level("INFO", logger="blasr"):
+        assert main(base + ["--out", str(tmp_path / "decode_test"), "--setting-from", str(dev)]) == 0
+    assert f"LM weight {float(lm_weight):g}, penalty {float(penalty):g}" in caplog.text
+    assert (tmp_path / "decode_test" / "wer").read_text().startswith("%WER 0.00 [ 0 / 7")  # the true SENTENCES: 7 words
+    # a directory without a sweep is refused with its name
+    assert main(base + ["--out", str(tmp_path / "x"), "--setting-from", str(tmp_path / "decode_test")]) == 1

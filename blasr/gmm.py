@@ -1,0 +1,107 @@
+"""``python -m blasr.gmm``: GMM-HMM systems for frame targets and a baseline WER.
+
+    python -m blasr.gmm train --data data/fbank/train/cuts.jsonl.gz --lang data/lang --exp exp/gmm \\
+        --num-leaves 2500 --total-gauss 15000
+    python -m blasr.gmm align --model exp/gmm/tri --data data/fbank/dev/cuts.jsonl.gz --lang data/lang \\
+        --out exp/gmm/tri_ali_dev
+    python -m blasr.gmm compute-likes --model exp/gmm/tri --data data/fbank/test/cuts.jsonl.gz --out exp/gmm/tri/test
+
+``train`` writes ``EXP/mono``, ``EXP/tri`` and ``EXP/tri_ali`` (Kaldi's
+``train_mono.sh``, ``align_si.sh``, ``train_deltas.sh``; see
+:mod:`blasr.kaldi.gmm_recipe`). ``compute-likes`` is ``gmm-compute-likes``: its
+``loglikes.scp`` goes to ``python -m blasr.decode``. See ``docs/kaldi.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from blasr.kaldi.gmm_recipe import (
+    GmmFeatureOptions,
+    GmmRecipeOptions,
+    align_cuts,
+    compute_log_likelihoods,
+    train_gmm_system,
+)
+from blasr.kaldi.gmm_train import MonoOptions, TriOptions
+
+
+def _train(args: argparse.Namespace) -> int:
+    mono = MonoOptions(num_iters=args.mono_iters, total_gauss=args.mono_gauss,
+                       max_iter_inc=max(1, min(MonoOptions.max_iter_inc, args.mono_iters - 5)),
+                       realign_iters=[i for i in MonoOptions.realign_iters if i < args.mono_iters],
+                       boost_silence=args.boost_silence, seed=args.seed)
+    tri = TriOptions(num_leaves=args.num_leaves, total_gauss=args.total_gauss, num_iters=args.tri_iters,
+                     max_iter_inc=max(1, min(TriOptions.max_iter_inc, args.tri_iters - 5)),
+                     realign_iters=[i for i in TriOptions.realign_iters if i < args.tri_iters],
+                     boost_silence=args.boost_silence, seed=args.seed)
+    options = GmmRecipeOptions(features=GmmFeatureOptions(kind=args.feature_kind), mono_utterances=args.mono_utterances,
+                               mono=mono, tri=tri, boost_silence=args.boost_silence, map_oov=args.map_oov,
+                               cache_features=args.cache_features)
+    summary = train_gmm_system(args.data, args.lang, args.exp, options)
+    print(json.dumps({k: summary[k] for k in ("utterances", "frames", "mono", "tri", "tri_align", "seconds")},
+                     indent=1, default=str))
+    return 0
+
+
+def _align(args: argparse.Namespace) -> int:
+    summary = align_cuts(args.model, args.data, args.lang, args.out, args.boost_silence, args.map_oov)
+    print(summary["alignment"])
+    return 0
+
+
+def _compute_likes(args: argparse.Namespace) -> int:
+    scp, report = compute_log_likelihoods(args.model, args.data, args.out)
+    print(report.summary())
+    print(f"wrote {scp}")
+    return 1 if report.num_skipped else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m blasr.gmm", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="mono -> tri GMM-HMM systems and the training alignments")
+    t.add_argument("--data", required=True, help="training cuts with features (blasr.features.extract)")
+    t.add_argument("--lang", required=True, help="lang directory (python -m blasr.kaldi.lang)")
+    t.add_argument("--exp", required=True, help="experiment directory")
+    t.add_argument("--feature-kind", choices=("mfcc", "fbank"), default="mfcc",
+                   help="cepstra of the stored log-mel (default) or the log-mel itself; + delta + delta-delta")
+    t.add_argument("--mono-utterances", type=int, default=1000, help="shortest utterances for the monophones")
+    t.add_argument("--mono-iters", type=int, default=MonoOptions.num_iters)
+    t.add_argument("--mono-gauss", type=int, default=MonoOptions.total_gauss)
+    t.add_argument("--num-leaves", type=int, default=TriOptions.num_leaves, help="tree leaves = pdfs = classes")
+    t.add_argument("--total-gauss", type=int, default=TriOptions.total_gauss)
+    t.add_argument("--tri-iters", type=int, default=TriOptions.num_iters)
+    t.add_argument("--boost-silence", type=float, default=1.0, help="Kaldi's --boost-silence (swbd: 1.25)")
+    t.add_argument("--map-oov", action="store_true", help="map unknown words to the lang's OOV word")
+    t.add_argument("--cache-features", action=argparse.BooleanOptionalAction, default=True,
+                   help="keep GMM features in memory (off for corpora larger than RAM)")
+    t.add_argument("--seed", type=int, default=0)
+    t.set_defaults(run=_train)
+    a = sub.add_parser("align", help="align_si.sh: alignments of new data with a trained system")
+    a.add_argument("--model", required=True, help="model directory: final.mdl, tree, gmm_features.json")
+    a.add_argument("--data", required=True, help="cuts with features and supervision text")
+    a.add_argument("--lang", required=True, help="lang directory")
+    a.add_argument("--out", required=True, help="alignment directory (final.mdl, tree, ali.1.gz, counts)")
+    a.add_argument("--boost-silence", type=float, default=1.0)
+    a.add_argument("--map-oov", action="store_true")
+    a.set_defaults(run=_align)
+    c = sub.add_parser("compute-likes", help="gmm-compute-likes: per-frame log-likelihoods as a Kaldi archive")
+    c.add_argument("--model", required=True, help="model directory: final.mdl, tree, gmm_features.json")
+    c.add_argument("--data", required=True, help="cuts with features")
+    c.add_argument("--out", required=True, help="output directory (loglikes.ark, loglikes.scp)")
+    c.set_defaults(run=_compute_likes)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        return args.run(args)
+    except (OSError, ValueError, KeyError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""``python -m blasr.targets``: pdf-id frame targets for cuts with features (see :mod:`blasr.data.targets`).
+
+    python -m blasr.targets --cuts data/fbank/train/cuts.jsonl.gz --ali-dir exp/tri4_ali_nodup --lang data/lang \\
+        --out data/targets/train
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from blasr.data.targets import attach_targets
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m blasr.targets``: attach pdf-id targets to cuts with features.
+
+    From an alignment directory (``--ali-dir``: ``final.mdl`` + ``ali.*.gz``,
+    Kaldi's or blasr's; converted with ``ali-to-pdf``) or from pdf-id vectors
+    (``--pdf-ali``, a Kaldi rspecifier).
+    """
+    p = argparse.ArgumentParser(prog="python -m blasr.targets", description=main.__doc__.split("\n")[0])
+    p.add_argument("--cuts", required=True, help="cuts with features (blasr.features.extract)")
+    p.add_argument("--out", required=True, help="output directory (targets.ark/scp, cuts.jsonl.gz, report)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--ali-dir", help="alignment directory: final.mdl, ali.*.gz (e.g. exp/tri4_ali_nodup)")
+    source.add_argument("--pdf-ali", help="pdf-id vectors as a Kaldi rspecifier, e.g. ark:pdf.ark")
+    p.add_argument("--lang", help="lang directory of --ali-dir (phones.txt, topo), when it lacks phones.txt")
+    p.add_argument("--max-mismatch", type=int, default=2, help="frame differences fixed rather than rejected")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        num_classes = None
+        if args.ali_dir:
+            from blasr.kaldi.experiment import load_kaldi_experiment
+
+            experiment = load_kaldi_experiment(args.ali_dir, args.lang, load_gmm=False)
+            alignments, num_classes = experiment.pdf_alignments, experiment.num_pdfs
+        else:
+            alignments = args.pdf_ali
+        manifest, report = attach_targets(args.cuts, alignments, args.out, args.max_mismatch, num_classes)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(report.summary())
+    print(f"wrote {manifest}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
