@@ -1,0 +1,39 @@
+"""The digits recipe end to end, reduced (60 training utterances, one epoch): every stage runs and scores."""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "digits" / "run.sh"
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (local/install_espeak.sh)")
+def test_digits_recipe_smoke(tmp_path):
+    data, exp = tmp_path / "data", tmp_path / "exp"
+    command = ["bash", str(RECIPE), "--data", str(data), "--exp", str(exp), "--num-train", "60", "--num-dev", "10",
+               "--num-test", "12", "--num-leaves", "40", "--total-gauss", "200", "--epochs", "1",
+               "--archs", "bl_resnet22_a2b3"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    # stage 0: the split is by voice
+    speakers = {part: {line.split()[1] for line in (data / "corpus" / part / "utt2spk").read_text().splitlines()}
+                for part in ("train", "dev", "test")}
+    assert not speakers["train"] & speakers["test"] and not speakers["train"] & speakers["dev"]
+    # stage 2: a tree of the requested size, every training utterance aligned and given targets
+    assert (exp / "gmm" / "tri" / "graph" / "num_pdfs").read_text().strip() == "40"
+    assert "kept 60, skipped 0" in done.stdout
+    # stages 3-5: a model, Kaldi archives, and one table with a WER per system and set
+    assert (exp / "bl_resnet22_a2b3" / "final.pt").is_file()
+    assert (exp / "bl_resnet22_a2b3" / "loglikes_test" / "loglikes.scp").is_file()
+    table = (exp / "results.md").read_text().splitlines()
+    assert table[0] == "| system | params | MACs/frame | dev WER % | test WER % |"
+    rows = {line.split("|")[1].strip(): re.findall(r"([0-9.]+) \(\d+/\d+\)", line) for line in table[2:]}
+    assert sorted(rows) == ["GMM triphone", "bl_resnet22_a2b3"]
+    gmm_test, bl_test = float(rows["GMM triphone"][1]), float(rows["bl_resnet22_a2b3"][1])
+    # loose bounds: 60 utterances and one epoch only prove that the pipeline works
+    assert gmm_test < 30.0, table
+    assert bl_test < 100.0, table
