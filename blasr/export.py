@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run longer utterances in chunks of this many frames, same numbers (0: always whole)")
     p.add_argument("--device", choices=("cuda", "cpu"), default=None, help="default: cuda when available")
     p.add_argument("--amp", action="store_true", help="bf16 autocast on GPU (default: float32)")
+    p.add_argument("--optimize", action="store_true",
+                   help="fold batch norm into the convolutions and run channels-last (faster on CPU, same "
+                        "outputs up to float rounding; see docs/benchmarks.md)")
     p.add_argument("--name", default=None, help="archive name (default: loglikes, logpost, logits or post)")
     p.add_argument("--cmvn", default=None,
                    help="CmvnTable for speaker / side normalised models (default: computed over --data)")
@@ -59,7 +62,8 @@ def main(argv: list[str] | None = None) -> None:
             result = export_posteriors(
                 args.model, args.data, args.out, options, use_priors=args.priors,
                 class_frame_counts=args.class_frame_counts, chunk_frames=args.chunk_frames or None,
-                device=args.device, amp=args.amp, name=args.name, cmvn=args.cmvn, progress=sys.stderr.isatty())
+                device=args.device, amp=args.amp, name=args.name, cmvn=args.cmvn, progress=sys.stderr.isatty(),
+                optimize=args.optimize)
         except (CheckpointError, FileNotFoundError, ValueError) as error:
             logging.getLogger("blasr.export").error("%s", error)
             raise SystemExit(1) from None

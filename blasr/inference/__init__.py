@@ -3,6 +3,8 @@
 * :mod:`~blasr.inference.forward` — :func:`dense_logits`: one utterance, whole or in chunks, same numbers.
 * :mod:`~blasr.inference.posteriors` — :class:`PosteriorTransform`: posteriors, log-posteriors or
   pseudo log-likelihoods exactly as Kaldi nnet1's ``nnet-forward``.
+* :mod:`~blasr.inference.optimize` — :func:`fold_batch_norm`, :func:`optimize_for_inference`: eval-only
+  copies with batch norm folded into the convolutions (and channels-last weights), same outputs.
 * :mod:`~blasr.inference.export` — :func:`export_posteriors`: a manifest to ``NAME.ark``/``.scp``
   (atomic), with a report of every utterance that failed.
 
@@ -11,6 +13,7 @@ See ``docs/training.md``.
 
 from blasr.inference.export import AtomicArkWriter, ExportResult, export_posteriors
 from blasr.inference.forward import dense_logits
+from blasr.inference.optimize import fold_batch_norm, is_channels_last, optimize_for_inference
 from blasr.inference.posteriors import NnetForwardOptions, PosteriorTransform
 
 __all__ = [
@@ -20,4 +23,7 @@ __all__ = [
     "PosteriorTransform",
     "dense_logits",
     "export_posteriors",
+    "fold_batch_norm",
+    "is_channels_last",
+    "optimize_for_inference",
 ]

@@ -27,7 +27,7 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,7 @@ from blasr.features.extract import feature_frames, load_static, open_cuts
 from blasr.features.input import model_input
 from blasr.features.report import StageReport
 from blasr.inference.forward import dense_logits
+from blasr.inference.optimize import optimize_for_inference
 from blasr.inference.posteriors import NnetForwardOptions, PosteriorTransform
 from blasr.training.model_file import load_model_file
 from blasr.training.priors import read_counts
@@ -126,6 +127,7 @@ def export_posteriors(
     name: str | None = None,
     cmvn: str | os.PathLike | None = None,
     progress: bool = True,
+    optimize: bool = False,
 ) -> ExportResult:
     """Write nnet-forward's output for every cut of ``cuts`` (a manifest path or CutSet) to ``out_dir``.
 
@@ -141,10 +143,15 @@ def export_posteriors(
         name: archive name; default by content (loglikes, logpost, logits, post).
         cmvn: CmvnTable for a model trained with speaker / side normalisation;
             None: computed over ``cuts`` (the test speakers' own statistics).
+        optimize: run a batch-norm-folded, channels-last copy of the model
+            (:func:`~blasr.inference.optimize.optimize_for_inference`): faster on
+            CPU, same outputs up to float rounding (measured under 1e-4).
     """
     start = time.perf_counter()
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     trained = load_model_file(model_path, device)
+    if optimize:
+        trained = replace(trained, model=optimize_for_inference(trained.model))
     counts = None
     if use_priors:
         counts = read_counts(class_frame_counts) if class_frame_counts is not None else trained.class_counts
@@ -185,7 +192,7 @@ def export_posteriors(
     settings = dict(model=str(model_path), cuts=str(cuts) if isinstance(cuts, (str, os.PathLike)) else None,
                     kind=transform.kind, options=asdict(options), priors=counts is not None,
                     class_frame_counts=str(class_frame_counts) if class_frame_counts else "model",
-                    disabled_classes=transform.num_disabled, chunk_frames=chunk_frames, amp=amp,
+                    disabled_classes=transform.num_disabled, chunk_frames=chunk_frames, amp=amp, optimize=optimize,
                     normalization=normalization, written=report.kept, failed=report.num_skipped)
     (out_dir / "export.json").write_text(json.dumps(settings, indent=1) + "\n")
     report.log()

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from blasr.features.input import replicate_edges
+from blasr.inference.optimize import is_channels_last
 
 
 @torch.no_grad()
@@ -29,11 +30,14 @@ def dense_logits(model: nn.Module, inputs: np.ndarray, chunk_frames: int | None 
 
     ``chunk_frames``: output frames per forward pass (``None``: the whole
     utterance at once). Chunks are run one at a time, so every forward has
-    batch size 1. ``model`` must be in eval mode.
+    batch size 1. ``model`` must be in eval mode. A model with channels-last
+    weights (:func:`~blasr.inference.optimize.optimize_for_inference`) gets
+    channels-last inputs.
     """
     if model.training:
         raise ValueError("dense_logits needs the model in eval mode (batch-norm running statistics)")
     device = torch.device(device) if device is not None else next(model.parameters()).device
+    memory_format = torch.channels_last if is_channels_last(model) else torch.preserve_format
     num_frames = inputs.shape[-1]
     padded = torch.from_numpy(np.ascontiguousarray(
         replicate_edges(inputs, model.left_context, model.right_context)))  # (3, F, left + T + right)
@@ -42,7 +46,7 @@ def dense_logits(model: nn.Module, inputs: np.ndarray, chunk_frames: int | None 
     outputs = []
     for start in range(0, num_frames, step):
         end = min(num_frames, start + step)
-        x = padded[None, :, :, start:end + context].to(device)  # (1, 3, F, end - start + 48)
+        x = padded[None, :, :, start:end + context].to(device, memory_format=memory_format)  # (1, 3, F, C + 48)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             logits = model(x)                                     # (1, end - start, K)
         outputs.append(logits[0].float().cpu())
