@@ -3,7 +3,7 @@
 * :func:`decode_matrix` is ``latgen-faster-mapped``: per-frame log-likelihoods
   ``(frames, num_pdfs)`` (the hybrid network's log-posteriors minus the scaled
   log-priors, float32, as the export writes them, or read from a Kaldi archive
-  with :func:`read_matrices`) times the acoustic scale.
+  with :func:`read_matrices` or, streaming a script, :func:`open_matrices`) times the acoustic scale.
 * :func:`decode_gmm` is ``gmm-latgen-faster``: the GMM scores the features
   (kaldi-hmm-gmm's ``DecodableAmDiagGmmScaled``), the baseline.
 * :func:`sweep` decodes a dev set over LM weights (acoustic scale = 1 / LM
@@ -141,6 +141,31 @@ def read_matrices(source: str | os.PathLike) -> Iterator[tuple[str, np.ndarray]]
     with kaldiio.ReadHelper(text) as reader:
         for utterance, matrix in reader:
             yield utterance, np.asarray(matrix)
+
+
+def open_matrices(source: str | os.PathLike) -> Mapping[str, np.ndarray]:
+    """A mapping ``utterance -> matrix`` over a Kaldi archive that holds at most one matrix in memory
+    when it is a script (``scp:x.scp`` or a ``.scp`` path: kaldiio reads each matrix on access, so a
+    set far larger than RAM can be decoded, and re-decoded by a sweep); an archive without a script
+    is read whole."""
+    import kaldiio
+
+    text = str(source)
+    path = text[4:] if text.startswith("scp:") else text
+    if text.startswith("scp:") or (":" not in text.split("/")[0] and text.endswith(".scp")):
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: no such file")
+        return kaldiio.load_scp(path)
+    logger.info("%s is an archive without a script: reading it whole (give its .scp to stream it)", text)
+    return dict(read_matrices(source))
+
+
+def _as_mapping(items: Matrices) -> Mapping[str, np.ndarray]:
+    if isinstance(items, (str, os.PathLike)):
+        return open_matrices(items)
+    if isinstance(items, Mapping):
+        return items
+    return dict(items)
 
 
 def _iter_matrices(items: Matrices) -> Iterator[tuple[str, np.ndarray]]:
@@ -409,7 +434,7 @@ def sweep(
     """Kaldi's ``score.sh`` sweep by re-decoding: for every LM weight (acoustic scale ``1 / lm_weight``) and
     word-insertion penalty, decode, score against ``refs`` (``ignore``: words left out of the scoring) and
     keep the best (:func:`blasr.kaldi.scoring.best_setting`). Defaults: LMWT 7..17, WIP 0, 0.5, 1."""
-    matrices = dict(_iter_matrices(loglikes))
+    matrices = _as_mapping(loglikes)  # a script is re-read for every setting, not held in memory
     if not matrices:
         raise DecodeError("no utterances to decode")
     decoder = Decoder(graph, transition_model, words, DecodeOptions(**options))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from blasr.kaldi.decode import DecodeOptions, Decoder, Decoding, read_matrices, sweep
+from blasr.kaldi.decode import DecodeOptions, Decoder, Decoding, open_matrices, sweep
 from blasr.kaldi.scoring import ErrorCounts, per_utterance_details, read_text, score
 
 logger = logging.getLogger("blasr")
@@ -52,7 +52,7 @@ def decode_and_score(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     options = options or DecodeOptions()
-    matrices = dict(read_matrices(loglikes))
+    matrices = open_matrices(loglikes)  # a script streams: one matrix in memory at a time
     references = read_text(refs) if refs is not None else None
     setting = None
     if sweep_lm_weights:
@@ -70,8 +70,7 @@ def decode_and_score(
     else:
         decoding = Decoder(graph, model, words, options).decode_matrices(matrices)
     decoding.write_text(out / "text")
-    (out / "failed").write_text("".join(f"{utt}\n" for utt in decoding.failed))
-    logger.info("%s", decoding.summary())
+    (out / "failed").write_text("".join(f"{utt}\n" for utt in decoding.failed))  # each pass logged its summary
     counts = None
     if references is not None:
         scored = score(references, decoding.hyps, ignore)

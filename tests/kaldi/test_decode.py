@@ -5,7 +5,9 @@ import kaldiio
 import numpy as np
 import pytest
 
-from blasr.kaldi.decode import DecodeError, Decoder, DecodeOptions, decode_gmm, decode_matrix, read_matrices, sweep
+from blasr.kaldi.decode import (
+    DecodeError, Decoder, DecodeOptions, decode_gmm, decode_matrix, open_matrices, read_matrices, sweep,
+)
 from blasr.kaldi.graph import make_graph
 from blasr.kaldi.lang import prepare_lang
 
@@ -58,6 +60,15 @@ def test_decode_functions_and_archives(world, tmp_path):
     matrices = {utt: gmm_loglikes(gmms, feats) for utt, (_, feats, _) in utterances.items()}
     kaldiio.save_ark(str(tmp_path / "loglikes.ark"), matrices, scp=str(tmp_path / "loglikes.scp"))
     assert [utt for utt, _ in read_matrices(tmp_path / "loglikes.scp")] == list(matrices)
+    # a script opens lazily (matrices read on access, a set larger than RAM streams); an archive is read whole
+    lazy = open_matrices(tmp_path / "loglikes.scp")
+    assert not isinstance(lazy, dict) and list(lazy) == list(matrices)
+    np.testing.assert_array_equal(lazy["utt1"], matrices["utt1"])
+    assert list(open_matrices(f"scp:{tmp_path / 'loglikes.scp'}")) == list(matrices)
+    whole = open_matrices(tmp_path / "loglikes.ark")
+    assert isinstance(whole, dict) and list(whole) == list(matrices)
+    with pytest.raises(FileNotFoundError, match="missing.scp"):
+        open_matrices(tmp_path / "missing.scp")
     refs = {utt: words for utt, (words, _, _) in utterances.items()}
     for source in (matrices, tmp_path / "loglikes.ark", f"scp:{tmp_path / 'loglikes.scp'}"):
         decoding = decode_matrix(source, graph.hclg_path, model, lang.words)
