@@ -22,7 +22,6 @@ import logging
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +33,7 @@ import torch
 
 from blasr.data import FrameLoader, attach_targets, cuts_from_audio_files
 from blasr.features import FbankConfig, compute_features, logmel
+from blasr.utils.experiment import describe_revision
 
 
 def synthetic(num_samples: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
@@ -132,15 +132,7 @@ def main() -> None:
                 print(f"| `FrameLoader` {mode} mode ({frames:,} frames) | {label}, {workers} worker(s) | "
                       f"{frames / seconds:,.0f} frames/s |")
     print()
-    print(f"git revision: {_git_revision()}")
-
-
-def _git_revision() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "?"
+    print(f"git revision: {describe_revision()}")
 
 
 if __name__ == "__main__":

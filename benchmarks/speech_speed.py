@@ -65,7 +65,6 @@ import os
 import platform
 import shlex
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -82,6 +81,7 @@ from blasr.core.cost import build_on_meta, count_cost
 from blasr.inference import optimize_for_inference
 from blasr.training.objective import frame_sums, mean_loss
 from blasr.training.optim import build_optimizer
+from blasr.utils.experiment import describe_revision
 
 MODES = ("dense", "window", "train_chunk", "train_window")
 VARIANTS = ("fp32", "fp32-opt", "bf16-opt", "compiled")
@@ -183,20 +183,12 @@ def load_average() -> list[float] | None:
         return None
 
 
-def git_revision() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "?"
-
-
 def machine_info(device: torch.device) -> dict:
     info = dict(cpu=cpu_model(), cpu_flags=cpu_flags(), cores_visible=os.cpu_count(),
                 torch_threads=torch.get_num_threads(), torch_interop_threads=torch.get_num_interop_threads(),
                 torch=torch.__version__, python=platform.python_version(),
                 os=f"{platform.system()} {platform.release()}", device=str(device),
-                date=datetime.datetime.now().astimezone().isoformat(timespec="seconds"), git=git_revision())
+                date=datetime.datetime.now().astimezone().isoformat(timespec="seconds"), git=describe_revision())
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info

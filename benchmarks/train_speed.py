@@ -24,7 +24,6 @@ import logging
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +38,7 @@ from blasr.features import FbankConfig, compute_features
 from blasr.training.config import TrainConfig
 from blasr.training.trainer import SpeechTrainer
 from blasr.utils.distributed import DistContext
+from blasr.utils.experiment import describe_revision
 
 
 def synthetic(num_samples: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
@@ -140,15 +140,7 @@ def main() -> None:
                 step = statistics.median(r[1] for r in results)
                 print(f"| `{args.arch}` width {width:g}, {args.num_classes} classes | {mode} | "
                       f"{rows} x {per_row} | {fps:,.1f} | {step:.2f} |", flush=True)
-    print(f"\nload average after: {load()}; git revision: {_git_revision()}")
-
-
-def _git_revision() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "?"
+    print(f"\nload average after: {load()}; git revision: {describe_revision()}")
 
 
 if __name__ == "__main__":

@@ -46,6 +46,14 @@ def git_revision(path: str | os.PathLike | None = None) -> dict[str, Any]:
     return {"commit": commit, "dirty": None if status is None else bool(status)}
 
 
+def describe_revision(path: str | os.PathLike | None = None) -> str:
+    """:func:`git_revision` in one word: ``"1a2b3c4"``, ``"1a2b3c4-dirty"``, or ``"?"`` outside a checkout."""
+    revision = git_revision(path)
+    if revision["commit"] is None:
+        return "?"
+    return revision["commit"][:7] + ("-dirty" if revision["dirty"] else "")
+
+
 def write_run_info(exp_dir: str | os.PathLike, config: dict[str, Any],
                    name: str = "config.json") -> Path:
     """Write ``{"config": ..., "git": ..., "versions": ..., "argv": ...}`` to ``exp_dir/name``."""

@@ -5,7 +5,9 @@ import numpy as np
 import torch
 
 from blasr.utils.checkpoint import atomic_save, load_checkpoint
-from blasr.utils.experiment import git_revision, rng_state, seed_everything, set_rng_state, write_run_info
+from blasr.utils.experiment import (
+    describe_revision, git_revision, rng_state, seed_everything, set_rng_state, write_run_info,
+)
 
 
 def draws() -> tuple:
@@ -38,3 +40,6 @@ def test_run_info_names_config_and_revision(tmp_path):
     assert info["git"] == git_revision() and len(info["git"]["commit"]) == 40
     assert info["versions"]["torch"] == torch.__version__
     assert git_revision(tmp_path) == {"commit": None, "dirty": None}  # not a checkout
+    short = describe_revision()
+    assert short.split("-")[0] == info["git"]["commit"][:7] and short.endswith("-dirty") == info["git"]["dirty"]
+    assert describe_revision(tmp_path) == "?"
