@@ -54,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sweep", metavar="LO:HI", type=_lm_weights, help="sweep LM weights LO..HI (needs --text)")
     p.add_argument("--setting-from", metavar="DECODE_DIR",
                    help="use the LM weight and penalty that --sweep chose there (acoustic scale 1 / LMWT)")
+    p.add_argument("--nj", type=int, default=1,
+                   help="decoding processes, each taking a share of the utterances (Kaldi's nj; default 1)")
     p.add_argument("--ignore", nargs="*", default=(), help="words left out of scoring, e.g. '[noise]'")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                             max_active=args.max_active, word_insertion_penalty=args.word_insertion_penalty)
     try:
         result = decode_and_score(args.loglikes, args.graph, args.model, args.out, args.text, args.words,
-                                  options, args.sweep, ignore=args.ignore)
+                                  options, args.sweep, ignore=args.ignore, num_jobs=args.nj)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -22,8 +22,11 @@ pdf all get that pdf's score); the alignment comes back as pdf-ids.
 The decoder gives the best path, not the lattice (kaldi-hmm-gmm does not
 expose it), so a sweep re-decodes for every setting, and the word-insertion
 penalty is added to the graph's word arcs (equal to ``lattice-add-penalty`` on
-the best path). Speed is reported as the real-time factor: decoding seconds
-over audio seconds, at 100 frames per second.
+the best path). :func:`decode_many` reads each utterance's matrix once and
+decodes it under every setting, in ``num_jobs`` processes that each take a
+contiguous share of the utterances (Kaldi's ``nj``). Speed is reported as the
+real-time factor: decoding seconds (summed over processes) over audio seconds,
+at 100 frames per second.
 """
 
 from __future__ import annotations
@@ -174,6 +177,86 @@ def _iter_matrices(items: Matrices) -> Iterator[tuple[str, np.ndarray]]:
     if isinstance(items, Mapping):
         return iter(items.items())
     return iter(items)
+
+
+def decode_many(
+    loglikes: Matrices,
+    graph: Any,
+    transition_model: TransitionModel | str | os.PathLike,
+    words: SymbolTable | str | os.PathLike | None,
+    settings: Sequence[DecodeOptions],
+    num_jobs: int = 1,
+) -> list[Decoding]:
+    """Decode every ``(utterance, matrix)`` of ``loglikes`` under each of ``settings``: one :class:`Decoding` per
+    setting, utterances in input order.
+
+    Each matrix is read once and decoded under every setting (a ``.scp`` is
+    streamed, one matrix in memory per process). With ``num_jobs`` > 1 the
+    utterances are split into that many contiguous shares, each decoded by its
+    own process with its own copy of the graph; ``graph`` must then be a file
+    or graph directory (an FST object does not cross processes).
+    """
+    if not settings:
+        raise ValueError("no decoding settings")
+    if num_jobs < 1:
+        raise ValueError(f"num_jobs must be at least 1, not {num_jobs}")
+    matrices = _as_mapping(loglikes)
+    utterances = list(matrices)
+    if not utterances:
+        raise DecodeError("no utterances to decode")
+    num_jobs = min(num_jobs, len(utterances))
+    if num_jobs == 1:
+        shards = [_decode_shard(graph, transition_model, words, settings, matrices, utterances)]
+    else:
+        if not isinstance(graph, (str, os.PathLike)):
+            raise ValueError("decoding with num_jobs > 1 needs the graph as a file (HCLG.fst or its directory)")
+        source = _shareable_source(loglikes, matrices)
+        bounds = np.linspace(0, len(utterances), num_jobs + 1).round().astype(int)
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn: a fresh interpreter per job (the decoder's native state is not fork-safe)
+        with ProcessPoolExecutor(num_jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = []
+            for start, end in zip(bounds[:-1], bounds[1:]):
+                keys = utterances[start:end]
+                share = source if not isinstance(source, dict) else {key: source[key] for key in keys}
+                futures.append(pool.submit(_decode_shard, graph, transition_model, words, settings, share, keys))
+            shards = [future.result() for future in futures]
+    decodings = []
+    for index in range(len(settings)):
+        decoding = Decoding()
+        for shard in shards:
+            for utterance, hypothesis in shard[index]:
+                decoding.add(hypothesis, utterance)
+        decodings.append(decoding)
+    return decodings
+
+
+def _shareable_source(loglikes: Matrices, matrices: Mapping[str, np.ndarray]) -> str | dict[str, np.ndarray]:
+    """What a worker process needs to read its utterances: the script's path, or the matrices themselves."""
+    if isinstance(loglikes, (str, os.PathLike)) and not isinstance(matrices, dict):
+        return str(loglikes)  # a .scp: each process streams its own share
+    return dict(matrices)
+
+
+def _decode_shard(
+    graph: Any,
+    transition_model: TransitionModel | str | os.PathLike,
+    words: SymbolTable | str | os.PathLike | None,
+    settings: Sequence[DecodeOptions],
+    source: Matrices,
+    utterances: Sequence[str],
+) -> list[list[tuple[str, Hypothesis | None]]]:
+    base = Decoder(graph, transition_model, words, settings[0])
+    decoders = [base] + [base.with_options(**vars(options)) for options in settings[1:]]  # graphs shared
+    matrices = _as_mapping(source)
+    results: list[list[tuple[str, Hypothesis | None]]] = [[] for _ in settings]
+    for utterance in utterances:
+        matrix = matrices[utterance]
+        for decoder, result in zip(decoders, results):
+            result.append((utterance, decoder.decode_matrix(matrix, utterance)))
+    return results
 
 
 class Decoder:
@@ -429,25 +512,22 @@ def sweep(
     lm_weights: Sequence[float] = tuple(range(7, 18)),
     word_insertion_penalties: Sequence[float] = (0.0, 0.5, 1.0),
     ignore: Iterable[str] = (),
+    num_jobs: int = 1,
     **options: Any,
 ) -> Sweep:
     """Kaldi's ``score.sh`` sweep by re-decoding: for every LM weight (acoustic scale ``1 / lm_weight``) and
     word-insertion penalty, decode, score against ``refs`` (``ignore``: words left out of the scoring) and
-    keep the best (:func:`blasr.kaldi.scoring.best_setting`). Defaults: LMWT 7..17, WIP 0, 0.5, 1."""
-    matrices = _as_mapping(loglikes)  # a script is re-read for every setting, not held in memory
-    if not matrices:
-        raise DecodeError("no utterances to decode")
-    decoder = Decoder(graph, transition_model, words, DecodeOptions(**options))
+    keep the best (:func:`blasr.kaldi.scoring.best_setting`). Defaults: LMWT 7..17, WIP 0, 0.5, 1.
+    ``num_jobs`` processes share the utterances (:func:`decode_many`)."""
+    grid = [(float(lm_weight), float(penalty)) for lm_weight in lm_weights for penalty in word_insertion_penalties]
+    settings = [DecodeOptions(**{**options, "acoustic_scale": 1.0 / lm_weight, "word_insertion_penalty": penalty})
+                for lm_weight, penalty in grid]
     results: dict[tuple[float, float], ErrorCounts] = {}
     decodings: dict[tuple[float, float], Decoding] = {}
-    for lm_weight in lm_weights:
-        for penalty in word_insertion_penalties:
-            setting = (float(lm_weight), float(penalty))
-            decoding = decoder.with_options(
-                acoustic_scale=1.0 / lm_weight, word_insertion_penalty=float(penalty)
-            ).decode_matrices(matrices)
-            decodings[setting] = decoding
-            results[setting] = score(refs, decoding.hyps, ignore).total
+    for setting, decoding in zip(grid, decode_many(loglikes, graph, transition_model, words, settings, num_jobs)):
+        logger.info("LMWT %g, WIP %g: %s", *setting, decoding.summary())
+        decodings[setting] = decoding
+        results[setting] = score(refs, decoding.hyps, ignore).total
     best, best_counts = best_setting(results)
     logger.info("sweep: best %s (LMWT %g, WIP %g)", best_counts.kaldi_line(), *best)
     return Sweep(results, decodings, best, best_counts)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from blasr.kaldi.decode import DecodeOptions, Decoder, Decoding, open_matrices, sweep
+from blasr.kaldi.decode import DecodeOptions, Decoding, decode_many, sweep
 from blasr.kaldi.scoring import ErrorCounts, per_utterance_details, read_text, score
 
 logger = logging.getLogger("blasr")
@@ -43,24 +43,26 @@ def decode_and_score(
     sweep_lm_weights: Sequence[float] | None = None,
     sweep_penalties: Sequence[float] = (0.0, 0.5, 1.0),
     ignore: Iterable[str] = (),
+    num_jobs: int = 1,
 ) -> DecodeResult:
     """Decode ``loglikes`` on ``graph`` (HCLG.fst or its directory) with ``model``'s transition model.
 
     With ``sweep_lm_weights`` (needs ``refs``), every LM weight x penalty is
     decoded and the best setting is kept, as ``score.sh``; else ``options`` are used.
+    ``num_jobs`` processes share the utterances (the graph must then be a file).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     options = options or DecodeOptions()
-    matrices = open_matrices(loglikes)  # a script streams: one matrix in memory at a time
     references = read_text(refs) if refs is not None else None
     setting = None
     if sweep_lm_weights:
         if references is None:
             raise ValueError("a sweep needs reference transcripts (refs)")
-        result = sweep(matrices, references, graph, model, words, lm_weights=sweep_lm_weights,
+        result = sweep(loglikes, references, graph, model, words, lm_weights=sweep_lm_weights,
                        word_insertion_penalties=sweep_penalties, ignore=ignore,
-                       beam=options.beam, lattice_beam=options.lattice_beam, max_active=options.max_active)
+                       num_jobs=num_jobs, beam=options.beam, lattice_beam=options.lattice_beam,
+                       max_active=options.max_active)
         lines = result.kaldi_lines()
         for line in lines:
             name = line.rsplit(" ", 1)[1]
@@ -68,7 +70,8 @@ def decode_and_score(
         decoding, setting = result.decodings[result.best], result.best
         (out / "best_wer").write_text(result.best_counts.kaldi_line(str(out / f"wer_{setting[0]:g}_{setting[1]:g}")) + "\n")
     else:
-        decoding = Decoder(graph, model, words, options).decode_matrices(matrices)
+        (decoding,) = decode_many(loglikes, graph, model, words, [options], num_jobs)
+        logger.info("%s", decoding.summary())
     decoding.write_text(out / "text")
     (out / "failed").write_text("".join(f"{utt}\n" for utt in decoding.failed))  # each pass logged its summary
     counts = None

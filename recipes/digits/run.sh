@@ -16,7 +16,7 @@ recipe_dir=$(pwd)
 
 stage=0
 stop_stage=100
-nj=2                      # parallel jobs (synthesis, features)
+nj=2                      # parallel jobs (synthesis, features, decoding)
 seed=0
 num_train=2000            # utterances; the split is by voice (speakers of dev/test never in train)
 num_dev=200
@@ -71,10 +71,10 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   # the LM weight and insertion penalty are chosen on dev and applied to test, as the paper did
   python -m blasr.decode --graph $exp/gmm/tri/graph --model $exp/gmm/tri/final.mdl \
     --loglikes scp:$exp/gmm/tri/loglikes_dev/loglikes.scp --text $data/corpus/dev/text \
-    --out $exp/gmm/tri/decode_dev --sweep 3:15
+    --out $exp/gmm/tri/decode_dev --sweep 3:15 --nj $nj
   python -m blasr.decode --graph $exp/gmm/tri/graph --model $exp/gmm/tri/final.mdl \
     --loglikes scp:$exp/gmm/tri/loglikes_test/loglikes.scp --text $data/corpus/test/text \
-    --out $exp/gmm/tri/decode_test --setting-from $exp/gmm/tri/decode_dev
+    --out $exp/gmm/tri/decode_test --setting-from $exp/gmm/tri/decode_dev --nj $nj
 fi
 
 overrides=()
@@ -106,10 +106,10 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
     log "stage 5: decode and score $arch (LM weight and penalty chosen on dev)"
     python -m blasr.decode --graph $exp/gmm/tri/graph --model $exp/gmm/tri/final.mdl \
       --loglikes scp:$exp/$arch/loglikes_dev/loglikes.scp --text $data/corpus/dev/text \
-      --out $exp/$arch/decode_dev --sweep 3:15
+      --out $exp/$arch/decode_dev --sweep 3:15 --nj $nj
     python -m blasr.decode --graph $exp/gmm/tri/graph --model $exp/gmm/tri/final.mdl \
       --loglikes scp:$exp/$arch/loglikes_test/loglikes.scp --text $data/corpus/test/text \
-      --out $exp/$arch/decode_test --setting-from $exp/$arch/decode_dev
+      --out $exp/$arch/decode_test --setting-from $exp/$arch/decode_dev --nj $nj
     systems+=(--system "$arch=$exp/$arch")
   done
   python -m blasr.results "${systems[@]}" --sets dev test --out $exp/results.md

@@ -20,7 +20,7 @@ cd "$(dirname "$0")"
 
 stage=0
 stop_stage=100
-nj=4                      # parallel jobs (features)
+nj=4                      # parallel jobs (features, decoding)
 data=data                 # corpus, features, lang
 exp=exp                   # targets, models, decodings
 # LDC corpora (see blasr/data/swbd.py and blasr/data/rt.py for the layouts)
@@ -187,7 +187,7 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
         --out $exp/$arch/loglikes_${tune_set}_ps$ps --prior-scale $ps ${export_opts[@]+"${export_opts[@]}"}
       python -m blasr.decode --graph $graph --model $ali_model/final.mdl \
         --loglikes scp:$exp/$arch/loglikes_${tune_set}_ps$ps/loglikes.scp --text $corpus/$tune_set/text \
-        --out $exp/$arch/decode_${tune_set}_ps$ps --sweep $lm_weights --ignore "${ignore[@]}"
+        --out $exp/$arch/decode_${tune_set}_ps$ps --sweep $lm_weights --nj $nj --ignore "${ignore[@]}"
       dirs+=($exp/$arch/decode_${tune_set}_ps$ps)
     done
     best=$(bash ../../local/best_wer_dir.sh "${dirs[@]}")
@@ -209,7 +209,7 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
     for set in $test_sets; do
       python -m blasr.decode --graph $graph --model $ali_model/final.mdl \
         --loglikes scp:$exp/$arch/loglikes_$set/loglikes.scp --out $exp/$arch/decode_$set \
-        --setting-from $exp/$arch/decode_$tune_set
+        --setting-from $exp/$arch/decode_$tune_set --nj $nj
       refs=(--text $corpus/$set/text)
       [ -f $corpus/$set/stm ] && refs=(--stm $corpus/$set/stm)
       [ -f $corpus/$set/glm ] && refs+=(--glm $corpus/$set/glm)

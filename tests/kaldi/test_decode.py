@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from blasr.kaldi.decode import (
-    DecodeError, Decoder, DecodeOptions, decode_gmm, decode_matrix, open_matrices, read_matrices, sweep,
+    DecodeError, Decoder, DecodeOptions, decode_gmm, decode_many, decode_matrix, open_matrices, read_matrices,
+    sweep,
 )
+from blasr.kaldi.fst_io import read_fst
 from blasr.kaldi.graph import make_graph
 from blasr.kaldi.lang import prepare_lang
 
@@ -118,6 +120,36 @@ def test_sweep_picks_the_best_setting(world):
     assert result.best == (8.0, 0.0) and result.best_counts.ref_words == 9  # ties: the first setting
     assert result.best_hyps["utt1"] == ["yeah", "yes", "no"]
     assert result.kaldi_lines()[-1] == "%WER 11.11 [ 1 / 9, 0 ins, 0 del, 1 sub ] wer_12_1"
+
+
+def test_parallel_decoding_equals_one_process(world, tmp_path):
+    _, lang, model, graph, gmms, utterances = world
+    matrices = {utt: gmm_loglikes(gmms, feats) for utt, (_, feats, _) in utterances.items()}
+    kaldiio.save_ark(str(tmp_path / "loglikes.ark"), matrices, scp=str(tmp_path / "loglikes.scp"))
+    settings = [DecodeOptions(acoustic_scale=1 / 8), DecodeOptions(acoustic_scale=1 / 12, word_insertion_penalty=1.0)]
+    one = decode_many(matrices, graph.graph_dir, model, None, settings)
+    for source in (f"scp:{tmp_path / 'loglikes.scp'}", tmp_path / "loglikes.ark", matrices):
+        two = decode_many(source, graph.graph_dir, model, None, settings, num_jobs=2)
+        assert len(two) == len(one) == 2
+        for a, b in zip(one, two):
+            assert list(b.hypotheses) == list(a.hypotheses) == list(matrices)  # input order kept
+            assert b.hyps == a.hyps and b.num_frames == a.num_frames and not b.failed
+            for utt in matrices:
+                np.testing.assert_array_equal(b.hypotheses[utt].pdfs, a.hypotheses[utt].pdfs)
+                assert b.hypotheses[utt].score == pytest.approx(a.hypotheses[utt].score)
+    # each setting is its own decoding: the same as decoding with those options alone
+    alone = Decoder(graph.graph_dir, model, options=settings[1]).decode_matrices(matrices)
+    assert one[1].hyps == alone.hyps
+    assert [h.score for h in one[1].hypotheses.values()] == pytest.approx([h.score for h in alone.hypotheses.values()])
+    refs = {utt: words for utt, (words, _, _) in utterances.items()}
+    serial = sweep(matrices, refs, graph.graph_dir, model, lm_weights=(8, 12), word_insertion_penalties=(0.0, 1.0))
+    parallel = sweep(f"scp:{tmp_path / 'loglikes.scp'}", refs, graph.graph_dir, model, lm_weights=(8, 12),
+                     word_insertion_penalties=(0.0, 1.0), num_jobs=3)
+    assert parallel.results == serial.results and parallel.best == serial.best
+    with pytest.raises(ValueError, match="needs the graph as a file"):
+        decode_many(matrices, read_fst(graph.hclg_path), model, lang.words, settings, num_jobs=2)
+    with pytest.raises(ValueError, match="num_jobs must be at least 1"):
+        decode_many(matrices, graph.graph_dir, model, None, settings, num_jobs=0)
 
 
 def test_too_short_utterance_is_partial_or_failed(world):

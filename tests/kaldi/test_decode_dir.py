@@ -46,6 +46,10 @@ def test_decode_and_score(experiment, capsys):
     assert (out / "text").read_text().splitlines() == ["utt0 yes no", "utt1 yeah yes no", "utt2 no yes"]
     assert "utt2 #csid 2 0 0 1" in (out / "per_utt").read_text()
     assert (out / "failed").read_text() == ""
+    two_jobs = root / "decode_nj2"
+    assert main(argv[:-1] + [str(two_jobs), "--nj", "2"]) == 0  # two processes, the same words and score
+    assert (two_jobs / "text").read_text() == (out / "text").read_text()
+    assert (two_jobs / "wer").read_text() == (out / "wer").read_text()
 
     assert main(argv + ["--sweep", "9:10"]) == 0
     assert sorted(p.name for p in out.glob("wer_*")) == [f"wer_{w}_{p}" for w in (10, 9) for p in ("0", "0.5", "1")]
