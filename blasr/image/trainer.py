@@ -46,7 +46,7 @@ from blasr.image.data import (
     IMAGE_EXTENSIONS, EvalTransform, ImageFolder, TrainTransform, collate, default_resize,
 )
 from blasr.utils.checkpoint import (
-    CheckpointError, atomic_save, checkpoint_name, find_latest_checkpoint, load_checkpoint,
+    CheckpointError, atomic_save, atomic_write_text, checkpoint_name, find_latest_checkpoint, load_checkpoint,
 )
 from blasr.utils.checkpoint import prune_checkpoints as _prune  # a module-level name, as the tests patch it
 from blasr.utils.distributed import (
@@ -448,7 +448,7 @@ class ImageTrainer:
         self.writer.add_scalars(self.global_step, scalars)
         self.writer.flush()
         if self.context.is_main:
-            (self.exp / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in self.history))
+            atomic_write_text(self.exp / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in self.history))
 
 
 def train(config: TrainConfig) -> list[dict[str, float]]:

@@ -32,8 +32,10 @@ at 100 frames per second.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence, Union
@@ -212,9 +214,6 @@ def decode_many(
             raise ValueError("decoding with num_jobs > 1 needs the graph as a file (HCLG.fst or its directory)")
         source = _shareable_source(loglikes, matrices)
         bounds = np.linspace(0, len(utterances), num_jobs + 1).round().astype(int)
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
         # spawn: a fresh interpreter per job (the decoder's native state is not fork-safe)
         with ProcessPoolExecutor(num_jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = []

@@ -55,8 +55,8 @@ from blasr.training.plots import plot_curves
 from blasr.training.priors import analyze_counts, count_targets, write_counts
 from blasr.training.sync_bn import convert_sync_batchnorm
 from blasr.utils.checkpoint import (
-    CheckpointError, atomic_save, checkpoint_name, list_checkpoints, load_checkpoint, load_latest_checkpoint,
-    prune_checkpoints,
+    CheckpointError, atomic_save, atomic_write_text, checkpoint_name, list_checkpoints, load_checkpoint,
+    load_latest_checkpoint, prune_checkpoints,
 )
 from blasr.utils.distributed import (
     DistContext, all_reduce, broadcast_buffers, cleanup, init_distributed, reduce_sums, setup_logging,
@@ -443,10 +443,7 @@ class SpeechTrainer:
         self.writer.add_scalars(self.global_step, scalars)
         self.writer.flush()
         if self.context.is_main:
-            text = "".join(json.dumps(r) + "\n" for r in self.history)
-            tmp = self.exp / ".metrics.jsonl.tmp"
-            tmp.write_text(text)
-            os.replace(tmp, self.exp / "metrics.jsonl")
+            atomic_write_text(self.exp / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in self.history))
             self._plot()
 
 

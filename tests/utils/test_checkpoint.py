@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from blasr.utils.checkpoint import (
-    CheckpointError, atomic_save, checkpoint_name, checkpoint_position, find_latest_checkpoint, list_checkpoints,
-    load_checkpoint, load_latest_checkpoint, prune_checkpoints,
+    CheckpointError, atomic_save, atomic_write_text, checkpoint_name, checkpoint_position, find_latest_checkpoint,
+    list_checkpoints, load_checkpoint, load_latest_checkpoint, prune_checkpoints,
 )
 
 
@@ -51,6 +51,21 @@ def test_failed_write_keeps_the_old_file(tmp_path):
         atomic_save({"v": Unpicklable()}, path)
     assert load_checkpoint(path) == {"v": 1}
     assert os.listdir(tmp_path) == ["ckpt.pt"]
+
+
+def test_atomic_text_replaces_whole_or_not_at_all(tmp_path, monkeypatch):
+    path = atomic_write_text(tmp_path / "sub" / "metrics.jsonl", "a\n")
+    assert path.read_text() == "a\n"
+    atomic_write_text(path, "a\nb\n")
+    assert path.read_text() == "a\nb\n" and os.listdir(path.parent) == ["metrics.jsonl"]
+
+    def crash(*_):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_text(path, "half")
+    assert path.read_text() == "a\nb\n" and os.listdir(path.parent) == ["metrics.jsonl"]  # no temp file left
 
 
 def test_saved_files_follow_the_umask(tmp_path):
