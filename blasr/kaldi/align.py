@@ -41,7 +41,9 @@ import numpy as np
 
 from blasr.kaldi.gmm_io import AmDiagGmm, DiagGmm
 from blasr.kaldi.io import KaldiFormatError, KaldiReader, KaldiWriter
+from blasr.kaldi.lexicon import LexiconEntry, make_lexicon_fst
 from blasr.kaldi.model_io import TransitionModel, ali_to_pdf
+from blasr.kaldi.symbols import SymbolTable
 from blasr.kaldi.tree_io import ContextDependency
 
 
@@ -98,47 +100,35 @@ def lexicon_fst(
     silence_phone: int | None = None,
     silence_prob: float = 0.5,
 ) -> kaldifst.StdVectorFst:
-    """L with optional silence between words, as Kaldi's ``utils/lang/make_lexicon_fst.py``.
+    """L with optional silence between words, as Kaldi's ``utils/lang/make_lexicon_fst.py``, from ids.
 
     ``lexicon`` maps a word id to its pronunciations (phone-id sequences).
     Silence is optional at the start and after every word, with probability
     ``silence_prob``; without ``silence_phone`` (or with ``silence_prob`` 0) the
     words simply follow each other. No disambiguation symbols: this L is for
     training graphs (``compile-train-graphs`` reads ``L.fst``, not ``L_disambig.fst``).
+    The FST is :func:`blasr.kaldi.lexicon.make_lexicon_fst`'s, over symbol tables
+    that name every id by its number.
     """
-    fst = kaldifst.StdVectorFst()
-    start = fst.add_state()
-    fst.start = start
-    with_silence = silence_phone is not None and silence_prob > 0
-    if with_silence:
-        if not 0 < silence_prob < 1:
-            raise ValueError(f"silence_prob must be in (0, 1), got {silence_prob}")
-        silence_phone = _check_label(silence_phone, "silence phone")
-        loop, silence_state = fst.add_state(), fst.add_state()
-        no_sil_cost, sil_cost = -math.log(1.0 - silence_prob), -math.log(silence_prob)
-        fst.add_arc(start, kaldifst.StdArc(0, 0, no_sil_cost, loop))
-        fst.add_arc(start, kaldifst.StdArc(0, 0, sil_cost, silence_state))
-        fst.add_arc(silence_state, kaldifst.StdArc(silence_phone, 0, 0.0, loop))
-    else:
-        loop, no_sil_cost, sil_cost = start, 0.0, 0.0
-    fst.set_final(loop, 0.0)
+    entries, phone_ids = [], set()
     for word in sorted(lexicon):
         word = _check_label(word, "word")
-        prons = lexicon[word]
-        if not prons:
+        if not lexicon[word]:
             raise ValueError(f"word {word} has no pronunciation")
-        for pron in prons:
+        for pron in lexicon[word]:
             pron = [_check_label(p, f"word {word}: phone") for p in pron]
-            state, olabel = loop, word
-            for phone in pron[:-1]:
-                following = fst.add_state()
-                fst.add_arc(state, kaldifst.StdArc(phone, olabel, 0.0, following))
-                state, olabel = following, 0
-            last = pron[-1] if pron else 0
-            fst.add_arc(state, kaldifst.StdArc(last, olabel, no_sil_cost, loop))
-            if with_silence:
-                fst.add_arc(state, kaldifst.StdArc(last, olabel, sil_cost, silence_state))
-    return fst
+            if not pron:
+                raise ValueError(f"word {word} has an empty pronunciation")
+            phone_ids.update(pron)
+            entries.append(LexiconEntry(str(word), 1.0, tuple(map(str, pron))))
+    with_silence = silence_phone is not None and silence_prob > 0
+    if with_silence:
+        phone_ids.add(_check_label(silence_phone, "silence phone"))
+    phones = SymbolTable({str(p): p for p in sorted(phone_ids)})
+    words = SymbolTable({entry.word: int(entry.word) for entry in entries})
+    if not with_silence:
+        return make_lexicon_fst(entries, phones, words, sil_prob=0.0)
+    return make_lexicon_fst(entries, phones, words, sil_prob=silence_prob, sil_phone=str(silence_phone))
 
 
 def _output_labels(fst: kaldifst.StdVectorFst) -> set[int]:

@@ -78,6 +78,19 @@ def test_word_transcripts_with_optional_silence(mono):
     assert phone_accuracy(system.transition_model, result.alignments, data) >= 0.95
 
 
+def test_lexicon_fst_refuses_missing_pronunciations():
+    with pytest.raises(ValueError, match="word 3 has no pronunciation"):
+        lexicon_fst({3: []})
+    with pytest.raises(ValueError, match="word 3 has an empty pronunciation"):
+        lexicon_fst({3: [[2, 4], []]})
+    with pytest.raises(ValueError, match="sil_prob must be in"):
+        lexicon_fst({3: [[2, 4]]}, silence_phone=1, silence_prob=1.0)
+    plain = lexicon_fst({3: [[2, 4]], 5: [[6]]}, silence_phone=1, silence_prob=0.0)  # words follow each other
+    # one loop state, final: word 3 = phones 2 4 (the word on the first arc), word 5 = phone 6
+    assert [line.split() for line in str(plain).splitlines()] == [
+        ["0", "1", "2", "3"], ["0", "0", "6", "5"], ["0"], ["1", "0", "4", "0"]]
+
+
 def test_failures_are_retried_counted_and_reported(mono):
     system, _ = mono
     data = corpus()
