@@ -50,8 +50,7 @@ from blasr.utils.checkpoint import (
 )
 from blasr.utils.checkpoint import prune_checkpoints as _prune  # a module-level name, as the tests patch it
 from blasr.utils.distributed import (
-    DistContext, ShardedBatchSampler, all_reduce, broadcast_buffers, cleanup, init_distributed, reduce_sums,
-    setup_logging,
+    DistContext, ShardedBatchSampler, all_reduce, broadcast_buffers, reduce_sums, run_training, unwrap_model,
 )
 from blasr.utils.experiment import rng_state, seed_everything, set_rng_state, write_run_info
 from blasr.utils.progress import ScalarWriter, progress_bar
@@ -151,10 +150,6 @@ def topk_correct(logits: torch.Tensor, targets: torch.Tensor, ks: tuple[int, ...
     return torch.stack([hits[:, :k].any(dim=1).sum() for k in ks])
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, DistributedDataParallel) else model
-
-
 class ImageTrainer:
     """Holds the model, optimiser, schedule and loaders of one run; :meth:`fit` trains it."""
 
@@ -228,7 +223,7 @@ class ImageTrainer:
             "format": CHECKPOINT_FORMAT,
             "arch": self.config.arch,
             "classes": list(self.train_set.classes),
-            "model": _unwrap(self.model).state_dict(),
+            "model": unwrap_model(self.model).state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "epoch": self.epoch,              # epochs completed
@@ -272,7 +267,7 @@ class ImageTrainer:
             logger.warning("resuming %s with changed %s: the run will not repeat an uninterrupted one",
                            path, ", ".join(changed + (["world size"] if state["world_size"] !=
                                                       self.context.world_size else [])))
-        _unwrap(self.model).load_state_dict(state["model"])
+        unwrap_model(self.model).load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.batch, self.global_step = state["epoch"], state["batch"], state["global_step"]
@@ -377,7 +372,7 @@ class ImageTrainer:
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
         """Loss, top-1 and top-5 accuracy (%) over the whole validation set (all processes)."""
-        model = _unwrap(self.model)
+        model = unwrap_model(self.model)
         model.eval()
         # Each process updated its batch-norm statistics on its own last batch;
         # evaluate (and checkpoint) with rank 0's, as DDP does at every forward.
@@ -405,7 +400,7 @@ class ImageTrainer:
     def fit(self) -> list[dict[str, float]]:
         """Train to ``config.epochs``, evaluating and checkpointing after each epoch; per-epoch metrics."""
         config = self.config
-        model_params = sum(p.numel() for p in _unwrap(self.model).parameters())
+        model_params = sum(p.numel() for p in unwrap_model(self.model).parameters())
         logger.info(
             "%s (%.2f M params), %d classes, %d train / %d val images; global batch %d = %d x %d processes, "
             "lr %g, %d steps per epoch, %d epochs, %s%s", config.arch, model_params / 1e6,
@@ -458,16 +453,7 @@ def train(config: TrainConfig) -> list[dict[str, float]]:
     (:func:`~blasr.utils.distributed.init_distributed`) and leaves it at the end.
     Errors are logged (to ``train.log`` too) and re-raised.
     """
-    context = init_distributed(config.device)
-    try:
-        with setup_logging(context.rank, Path(config.exp) / "train.log" if context.is_main else None):
-            try:
-                return _run(config, context)
-            except Exception as error:
-                logger.error("%s: %s", type(error).__name__, error)
-                raise
-    finally:
-        cleanup(context)
+    return run_training(config.device, config.exp, lambda context: _run(config, context), logger)
 
 
 def _run(config: TrainConfig, context: DistContext) -> list[dict[str, float]]:

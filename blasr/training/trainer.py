@@ -59,7 +59,7 @@ from blasr.utils.checkpoint import (
     load_latest_checkpoint, prune_checkpoints,
 )
 from blasr.utils.distributed import (
-    DistContext, all_reduce, broadcast_buffers, cleanup, init_distributed, reduce_sums, setup_logging,
+    DistContext, all_reduce, broadcast_buffers, reduce_sums, run_training, unwrap_model,
 )
 from blasr.utils.experiment import git_revision, rng_state, seed_everything, set_rng_state, write_run_info
 from blasr.utils.progress import ScalarWriter, progress_bar
@@ -71,11 +71,6 @@ _NO_STEP = 2**62  # "no non-finite loss yet" for the all-reduce(min) of the firs
 
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite; the message names the step and the batch's utterances."""
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    model = getattr(model, "_orig_mod", model)  # torch.compile
-    return model.module if isinstance(model, DistributedDataParallel) else model
 
 
 class SpeechTrainer:
@@ -181,7 +176,7 @@ class SpeechTrainer:
         return {
             "format": TRAINING_FORMAT,
             "model_info": {**self.model_info, "training": self._training_summary()},
-            "model": _unwrap(self.model).state_dict(),
+            "model": unwrap_model(self.model).state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "loader": self.train_loader.state_dict(),
@@ -244,7 +239,7 @@ class SpeechTrainer:
             logger.warning("resuming %s with changed %s: the run will not repeat an uninterrupted one", path,
                            ", ".join(changed + (["world size"] if state["world_size"] != self.context.world_size
                                                 else [])))
-        _unwrap(self.model).load_state_dict(state["model"])
+        unwrap_model(self.model).load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if state["batch"] > 0:  # inside an epoch: the loader continues from its saved position
@@ -270,7 +265,7 @@ class SpeechTrainer:
     def save_final(self) -> Path:
         """``EXP/final.pt``: the current weights with their description (rank 0)."""
         info = {**self.model_info, "training": self._training_summary()}
-        return save_model_file(self.exp / "final.pt", _unwrap(self.model).state_dict(), info)
+        return save_model_file(self.exp / "final.pt", unwrap_model(self.model).state_dict(), info)
 
     # ---------------------------------------------------------------- steps and epochs
 
@@ -380,7 +375,7 @@ class SpeechTrainer:
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
         """Cross-entropy (nats/frame) and frame accuracy (%) over the whole held-out set (all processes)."""
-        model = _unwrap(self.model)
+        model = unwrap_model(self.model)
         model.eval()
         # without --sync-bn each process has its own running statistics: evaluate (and save) rank 0's
         broadcast_buffers(model)
@@ -400,7 +395,7 @@ class SpeechTrainer:
     def fit(self) -> list[dict[str, float]]:
         """Train to ``config.epochs``, evaluating and checkpointing after each epoch; per-epoch metrics."""
         config = self.config
-        params = sum(p.numel() for p in _unwrap(self.model).parameters())
+        params = sum(p.numel() for p in unwrap_model(self.model).parameters())
         dataset = self.train_loader.dataset
         logger.info(
             "%s (%.2f M params), %d classes; %d cuts, %d frames; %s mode, %d target frames per row; global batch "
@@ -454,16 +449,7 @@ def train(config: TrainConfig) -> list[dict[str, float]]:
     (:func:`~blasr.utils.distributed.init_distributed`) and leaves it at the end.
     Errors are logged (to ``train.log`` too) and re-raised.
     """
-    context = init_distributed(config.device)
-    try:
-        with setup_logging(context.rank, Path(config.exp) / "train.log" if context.is_main else None):
-            try:
-                return _run(config, context)
-            except Exception as error:
-                logger.error("%s: %s", type(error).__name__, error)
-                raise
-    finally:
-        cleanup(context)
+    return run_training(config.device, config.exp, lambda context: _run(config, context), logger)
 
 
 def _run(config: TrainConfig, context: DistContext) -> list[dict[str, float]]:

@@ -13,6 +13,9 @@
   the number of loader workers.
 * :func:`setup_logging` (a context manager) logs INFO and up on rank 0 only;
   other ranks print warnings and errors, prefixed with their rank.
+* :func:`run_training` is a trainer's entry point under ``torchrun`` or not:
+  join the group, log (to ``EXP/train.log`` too), run, report errors, leave;
+  :func:`unwrap_model` gives the network inside DDP / ``torch.compile``.
 
 Domain-agnostic: the image and speech trainers share it.
 """
@@ -25,14 +28,18 @@ import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 import torch
 import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 logger = logging.getLogger(__name__)
 
 _TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,29 @@ def cleanup(context: DistContext) -> None:
     """Destroy the process group if :func:`init_distributed` created it."""
     if context.owns_group and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def run_training(device: str | None, exp: str | os.PathLike, run: Callable[[DistContext], T],
+                 log: logging.Logger) -> T:
+    """``run(context)`` inside the process group (:func:`init_distributed`), with :func:`setup_logging`
+    (rank 0 also to ``exp/train.log``); an error is logged to ``log`` and re-raised; the group is left at the end.
+    Every process under ``torchrun`` calls this."""
+    context = init_distributed(device)
+    try:
+        with setup_logging(context.rank, Path(exp) / "train.log" if context.is_main else None):
+            try:
+                return run(context)
+            except Exception as error:
+                log.error("%s: %s", type(error).__name__, error)
+                raise
+    finally:
+        cleanup(context)
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The network itself, out of ``torch.compile`` and :class:`DistributedDataParallel` wrappers."""
+    model = getattr(model, "_orig_mod", model)  # torch.compile
+    return model.module if isinstance(model, DistributedDataParallel) else model
 
 
 def barrier() -> None:

@@ -14,9 +14,9 @@ from blasr.training.config import TrainConfig
 from blasr.training.model_file import load_model_file
 from blasr.training.objective import frame_sums, mean_loss
 from blasr.training.priors import read_counts
-from blasr.training.trainer import NonFiniteLossError, SpeechTrainer, _unwrap, train
+from blasr.training.trainer import NonFiniteLossError, SpeechTrainer, train
 from blasr.utils.checkpoint import CheckpointError, load_checkpoint
-from blasr.utils.distributed import DistContext, cleanup, init_distributed
+from blasr.utils.distributed import DistContext, cleanup, init_distributed, unwrap_model
 from tests.conftest import randomize_batchnorm
 from tests.training.conftest import NUM_CLASSES
 from tests.utils.test_distributed import free_port, torchrun_env
@@ -156,7 +156,7 @@ def _ddp_step(rank: int, world_size: int, port: int, config: TrainConfig, batch_
     share = slice(rank * rows, (rank + 1) * rows)
     trainer.train_step({"features": batch["features"][share], "targets": batch["targets"][share],
                         "cut_ids": batch["cut_ids"][share]})
-    torch.save(_unwrap(trainer.model).state_dict(), os.path.join(out, f"rank{rank}.pt"))
+    torch.save(unwrap_model(trainer.model).state_dict(), os.path.join(out, f"rank{rank}.pt"))
     cleanup(context)
 
 
