@@ -34,6 +34,7 @@ import torch
 from blasr.data import FrameLoader, attach_targets, cuts_from_audio_files
 from blasr.features import FbankConfig, compute_features, logmel
 from blasr.utils.experiment import describe_revision
+from blasr.utils.machine import cpu_model
 
 
 def synthetic(num_samples: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
@@ -54,14 +55,7 @@ def median_time(fn, runs: int) -> float:
 
 
 def machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     import kaldi_native_fbank
     import lhotse
 

@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
-from pathlib import Path
 
 import kaldi_hmm_gmm  # noqa: F401,I001  (before kaldifst)
 import kaldifst
@@ -55,6 +53,7 @@ from blasr.kaldi.tree_build import (
     leaf_statistics,
     roots_per_phone,
 )
+from blasr.utils.machine import cpu_model
 
 SWITCHBOARD_FRAMES = 108_000_000
 
@@ -115,14 +114,7 @@ def timed(fn, runs: int = 1):
 
 
 def machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     return f"{cpu}, {os.cpu_count()} cores, numpy {np.__version__}"
 
 

@@ -82,6 +82,7 @@ from blasr.inference import optimize_for_inference
 from blasr.training.objective import frame_sums, mean_loss
 from blasr.training.optim import build_optimizer
 from blasr.utils.experiment import describe_revision
+from blasr.utils.machine import cpu_model, load_average
 
 MODES = ("dense", "window", "train_chunk", "train_window")
 VARIANTS = ("fp32", "fp32-opt", "bf16-opt", "compiled")
@@ -155,16 +156,6 @@ class Result:
 # ---------------------------------------------------------------------- machine and timing
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def cpu_flags() -> list[str]:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -174,13 +165,6 @@ def cpu_flags() -> list[str]:
     except OSError:
         pass
     return []
-
-
-def load_average() -> list[float] | None:
-    try:
-        return [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
-    except OSError:
-        return None
 
 
 def machine_info(device: torch.device) -> dict:

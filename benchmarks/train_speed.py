@@ -39,6 +39,7 @@ from blasr.training.config import TrainConfig
 from blasr.training.trainer import SpeechTrainer
 from blasr.utils.distributed import DistContext
 from blasr.utils.experiment import describe_revision
+from blasr.utils.machine import cpu_model, load_average
 
 
 def synthetic(num_samples: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
@@ -86,23 +87,14 @@ def measure(trainer: SpeechTrainer, warmup: int, steps: int) -> tuple[float, flo
 
 
 def machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     return (f"{cpu}, {os.cpu_count()} cores visible, {platform.system()} {platform.release()}; "
             f"Python {platform.python_version()}, torch {torch.__version__}")
 
 
 def load() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
+    values = load_average()
+    return " ".join(f"{v:g}" for v in values) if values else "?"
 
 
 def main() -> None:

@@ -1,0 +1,25 @@
+"""What a benchmark reports about the machine it ran on (Linux ``/proc``; portable fallbacks elsewhere)."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what :mod:`platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "?"
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15-minute load averages, or None where ``/proc/loadavg`` does not exist."""
+    try:
+        return [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
+    except OSError:
+        return None
