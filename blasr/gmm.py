@@ -5,6 +5,7 @@
     python -m blasr.gmm align --model exp/gmm/tri --data data/fbank/dev/cuts.jsonl.gz --lang data/lang \\
         --out exp/gmm/tri_ali_dev
     python -m blasr.gmm compute-likes --model exp/gmm/tri --data data/fbank/test/cuts.jsonl.gz --out exp/gmm/tri/test
+    python -m blasr.gmm align ... --loglikes scp:exp/bl22/loglikes_train/loglikes.scp   # realign with a network
 
 ``train`` writes ``EXP/mono``, ``EXP/tri`` and ``EXP/tri_ali`` (Kaldi's
 ``train_mono.sh``, ``align_si.sh``, ``train_deltas.sh``; see
@@ -48,7 +49,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _align(args: argparse.Namespace) -> int:
-    summary = align_cuts(args.model, args.data, args.lang, args.out, args.boost_silence, args.map_oov)
+    summary = align_cuts(args.model, args.data, args.lang, args.out, args.boost_silence, args.map_oov,
+                         args.loglikes)
     print(summary["alignment"])
     return 0
 
@@ -88,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--out", required=True, help="alignment directory (final.mdl, tree, ali.1.gz, counts)")
     a.add_argument("--boost-silence", type=float, default=1.0)
     a.add_argument("--map-oov", action="store_true")
+    a.add_argument("--loglikes", metavar="RSPECIFIER",
+                   help="align with these (frames, pdfs) scores instead of the GMMs, e.g. a network's "
+                        "scp:EXP/loglikes_train/loglikes.scp (align-compiled-mapped)")
     a.set_defaults(run=_align)
     c = sub.add_parser("compute-likes", help="gmm-compute-likes: per-frame log-likelihoods as a Kaldi archive")
     c.add_argument("--model", required=True, help="model directory: final.mdl, tree, gmm_features.json")

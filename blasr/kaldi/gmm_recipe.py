@@ -37,6 +37,8 @@ from blasr.features.cmvn import utterance_cmvn
 from blasr.features.deltas import add_deltas
 from blasr.features.extract import feature_frames, load_static, open_cuts
 from blasr.features.report import StageReport
+from blasr.kaldi.align import align_with_log_likelihoods
+from blasr.kaldi.decode import open_matrices
 from blasr.kaldi.gmm_est import log_likelihoods
 from blasr.kaldi.gmm_train import GmmSystem, MonoOptions, TriOptions, align_corpus, train_mono, train_tri
 from blasr.kaldi.gmm_train import write_alignment_dir
@@ -243,10 +245,15 @@ def train_gmm_system(cuts, lang_dir: str | os.PathLike, exp_dir: str | os.PathLi
 
 
 def align_cuts(model_dir: str | os.PathLike, cuts, lang_dir: str | os.PathLike, out_dir: str | os.PathLike,
-               boost_silence: float = 1.0, map_oov: bool = False) -> dict:
+               boost_silence: float = 1.0, map_oov: bool = False, loglikes: str | os.PathLike | None = None) -> dict:
     """Kaldi's ``align_si.sh``: align ``cuts`` with ``model_dir``'s system into the alignment directory ``out_dir``.
 
-    Returns a summary (also ``out_dir/summary.json``); failed and skipped utterances are listed there.
+    With ``loglikes`` (an archive or ``scp:`` of per-frame ``(frames, num_pdfs)``
+    scores, e.g. a network's pseudo log-likelihoods from ``python -m blasr.export``)
+    the scores replace the GMMs, as Kaldi's ``align-compiled-mapped`` /
+    ``steps/nnet/align.sh``: a trained network realigns the data; ``model_dir``
+    then gives the transition model and tree only. Returns a summary (also
+    ``out_dir/summary.json``); failed and skipped utterances are listed there.
     """
     lang = load_lang(lang_dir)
     system = GmmSystem.load(model_dir)
@@ -255,8 +262,12 @@ def align_cuts(model_dir: str | os.PathLike, cuts, lang_dir: str | os.PathLike, 
     transcripts, report = cut_transcripts(features.cuts.values(), lang, map_oov)
     report.log()
     start = time.perf_counter()
-    result = align_corpus(system, transcripts, features, lang.read_fst("L.fst"), boost=boost_silence,
-                          silence_phones=list(lang.silence))
+    if loglikes is None:
+        result = align_corpus(system, transcripts, features, lang.read_fst("L.fst"), boost=boost_silence,
+                              silence_phones=list(lang.silence))
+    else:
+        compiler = system.graph_compiler(lang.read_fst("L.fst"))
+        result = align_with_log_likelihoods(compiler, transcripts, open_matrices(loglikes))  # a .scp streams
     logger.info("alignment: %s", result.summary())
     if not result.alignments:
         raise ValueError(f"no utterance of {cuts} aligned: {result.summary()}")

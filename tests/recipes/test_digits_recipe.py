@@ -5,7 +5,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from blasr.gmm import main as gmm_main
+from blasr.kaldi.io import read_int_vectors
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "digits" / "run.sh"
 
@@ -37,3 +41,15 @@ def test_digits_recipe_smoke(tmp_path):
     # loose bounds: 60 utterances and one epoch only prove that the pipeline works
     assert gmm_test < 30.0, table
     assert bl_test < 100.0, table
+
+    # realignment from a score matrix (align-compiled-mapped) reproduces the GMM's own alignment of dev
+    # when the matrix holds that GMM's log-likelihoods (stage 2's compute-likes)
+    realigned = exp / "gmm" / "tri_ali_dev_mapped"
+    assert gmm_main(["align", "--model", str(exp / "gmm" / "tri"), "--lang", str(data / "lang"),
+                     "--data", str(data / "fbank" / "dev" / "cuts.jsonl.gz"), "--out", str(realigned),
+                     "--loglikes", f"scp:{exp / 'gmm' / 'tri' / 'loglikes_dev' / 'loglikes.scp'}"]) == 0
+    gmm_ali = read_int_vectors(exp / "gmm" / "tri_ali_dev" / "ali.1.gz")
+    mapped = read_int_vectors(realigned / "ali.1.gz")
+    assert mapped.keys() == gmm_ali.keys() and len(mapped) == 10
+    same = sum(int(np.sum(mapped[u] == gmm_ali[u])) for u in mapped)
+    assert same / sum(len(a) for a in gmm_ali.values()) > 0.99
