@@ -36,6 +36,7 @@ import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence, Union
@@ -221,7 +222,11 @@ def decode_many(
                 keys = utterances[start:end]
                 share = source if not isinstance(source, dict) else {key: source[key] for key in keys}
                 futures.append(pool.submit(_decode_shard, graph, transition_model, words, settings, share, keys))
-            shards = [future.result() for future in futures]
+            try:
+                shards = [future.result() for future in futures]
+            except BrokenProcessPool as error:  # killed, out of memory, or aborted inside Kaldi
+                raise DecodeError(f"a decoding process died ({error}); run with one job (--nj 1) to see why, "
+                                  "or with fewer jobs if memory ran out (each holds a copy of the graph)") from None
     decodings = []
     for index in range(len(settings)):
         decoding = Decoding()

@@ -1,10 +1,13 @@
 """Decoding on HCLG: a score matrix and the GMM itself give the same words, the synthesized ones."""
 
 import kaldi_hmm_gmm  # noqa: I001  (before kaldifst: the other order deadlocks at import)
+import os
+
 import kaldiio
 import numpy as np
 import pytest
 
+import blasr.kaldi.decode as decode_module
 from blasr.kaldi.decode import (
     DecodeError, Decoder, DecodeOptions, decode_gmm, decode_many, decode_matrix, open_matrices, read_matrices,
     sweep,
@@ -150,6 +153,19 @@ def test_parallel_decoding_equals_one_process(world, tmp_path):
         decode_many(matrices, read_fst(graph.hclg_path), model, lang.words, settings, num_jobs=2)
     with pytest.raises(ValueError, match="num_jobs must be at least 1"):
         decode_many(matrices, graph.graph_dir, model, None, settings, num_jobs=0)
+
+
+def _die(*_):
+    """Stands in for a decoding process that Kaldi aborts or the kernel kills."""
+    os._exit(134)
+
+
+def test_a_dead_decoding_process_is_a_clear_error(world, monkeypatch):
+    _, _, model, graph, gmms, utterances = world
+    matrices = {utt: gmm_loglikes(gmms, feats) for utt, (_, feats, _) in utterances.items()}
+    monkeypatch.setattr(decode_module, "_decode_shard", _die)  # pickled by name: the workers run _die
+    with pytest.raises(DecodeError, match=r"a decoding process died .*--nj 1"):
+        decode_many(matrices, graph.graph_dir, model, None, [DecodeOptions()], num_jobs=2)
 
 
 def test_too_short_utterance_is_partial_or_failed(world):
