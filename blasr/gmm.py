@@ -50,7 +50,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _align(args: argparse.Namespace) -> int:
     summary = align_cuts(args.model, args.data, args.lang, args.out, args.boost_silence, args.map_oov,
-                         args.loglikes)
+                         args.loglikes, args.nj)
     print(summary["alignment"])
     return 0
 
@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--loglikes", metavar="RSPECIFIER",
                    help="align with these (frames, pdfs) scores instead of the GMMs, e.g. a network's "
                         "scp:EXP/loglikes_train/loglikes.scp (align-compiled-mapped)")
+    a.add_argument("--nj", type=int, default=1, help="alignment processes, each a share of the utterances (Kaldi's nj)")
     a.set_defaults(run=_align)
     c = sub.add_parser("compute-likes", help="gmm-compute-likes: per-frame log-likelihoods as a Kaldi archive")
     c.add_argument("--model", required=True, help="model directory: final.mdl, tree, gmm_features.json")

@@ -25,9 +25,12 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
 import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -37,7 +40,7 @@ from blasr.features.cmvn import utterance_cmvn
 from blasr.features.deltas import add_deltas
 from blasr.features.extract import feature_frames, load_static, open_cuts
 from blasr.features.report import StageReport
-from blasr.kaldi.align import align_with_log_likelihoods
+from blasr.kaldi.align import AlignmentResult, align_with_log_likelihoods
 from blasr.kaldi.decode import open_matrices
 from blasr.kaldi.gmm_est import log_likelihoods
 from blasr.kaldi.gmm_train import GmmSystem, MonoOptions, TriOptions, align_corpus, train_mono, train_tri
@@ -245,16 +248,21 @@ def train_gmm_system(cuts, lang_dir: str | os.PathLike, exp_dir: str | os.PathLi
 
 
 def align_cuts(model_dir: str | os.PathLike, cuts, lang_dir: str | os.PathLike, out_dir: str | os.PathLike,
-               boost_silence: float = 1.0, map_oov: bool = False, loglikes: str | os.PathLike | None = None) -> dict:
+               boost_silence: float = 1.0, map_oov: bool = False, loglikes: str | os.PathLike | None = None,
+               num_jobs: int = 1) -> dict:
     """Kaldi's ``align_si.sh``: align ``cuts`` with ``model_dir``'s system into the alignment directory ``out_dir``.
 
     With ``loglikes`` (an archive or ``scp:`` of per-frame ``(frames, num_pdfs)``
     scores, e.g. a network's pseudo log-likelihoods from ``python -m blasr.export``)
     the scores replace the GMMs, as Kaldi's ``align-compiled-mapped`` /
     ``steps/nnet/align.sh``: a trained network realigns the data; ``model_dir``
-    then gives the transition model and tree only. Returns a summary (also
+    then gives the transition model and tree only. ``num_jobs`` processes
+    (Kaldi's ``nj``) each align a contiguous share of the utterances, reading
+    the model, lang, features and scores themselves. Returns a summary (also
     ``out_dir/summary.json``); failed and skipped utterances are listed there.
     """
+    if num_jobs < 1:
+        raise ValueError(f"num_jobs must be at least 1, not {num_jobs}")
     lang = load_lang(lang_dir)
     system = GmmSystem.load(model_dir)
     options = GmmFeatureOptions.load(model_dir)
@@ -262,21 +270,52 @@ def align_cuts(model_dir: str | os.PathLike, cuts, lang_dir: str | os.PathLike, 
     transcripts, report = cut_transcripts(features.cuts.values(), lang, map_oov)
     report.log()
     start = time.perf_counter()
-    if loglikes is None:
-        result = align_corpus(system, transcripts, features, lang.read_fst("L.fst"), boost=boost_silence,
-                              silence_phones=list(lang.silence))
+    utterances = list(transcripts)
+    num_jobs = max(1, min(num_jobs, len(utterances)))
+    if num_jobs == 1:
+        result = _align(system, lang, features, transcripts, boost_silence, loglikes)
     else:
-        compiler = system.graph_compiler(lang.read_fst("L.fst"))
-        result = align_with_log_likelihoods(compiler, transcripts, open_matrices(loglikes))  # a .scp streams
+        bounds = np.linspace(0, len(utterances), num_jobs + 1).round().astype(int)
+        shares = [{utt: transcripts[utt] for utt in utterances[a:b]} for a, b in zip(bounds[:-1], bounds[1:])]
+        # spawn: a fresh interpreter per job (kaldi-hmm-gmm's native state is not fork-safe)
+        with ProcessPoolExecutor(num_jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_align_share, model_dir, cuts, lang_dir, share, boost_silence, loglikes)
+                       for share in shares]
+            try:
+                parts = [future.result() for future in futures]
+            except BrokenProcessPool as error:
+                raise ValueError(f"an alignment process died ({error}); run with one job to see why") from None
+        result = AlignmentResult()
+        for part in parts:  # shares are contiguous: the utterance order is kept
+            result.alignments.update(part.alignments)
+            result.log_likelihoods.update(part.log_likelihoods)
+            result.retried += part.retried
+            result.failed.update(part.failed)
     logger.info("alignment: %s", result.summary())
     if not result.alignments:
         raise ValueError(f"no utterance of {cuts} aligned: {result.summary()}")
     out_dir = write_alignment_dir(out_dir, system, result.alignments)
     options.save(out_dir)
     summary = {"alignment": result.summary(), "failed": dict(result.failed), "skipped": report.skipped,
-               "seconds": time.perf_counter() - start}
+               "num_jobs": num_jobs, "seconds": time.perf_counter() - start}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary
+
+
+def _align(system: GmmSystem, lang: Lang, features: Mapping[str, np.ndarray], transcripts: dict[str, list[int]],
+           boost_silence: float, loglikes: str | os.PathLike | None) -> AlignmentResult:
+    if loglikes is None:
+        return align_corpus(system, transcripts, features, lang.read_fst("L.fst"), boost=boost_silence,
+                            silence_phones=list(lang.silence))
+    compiler = system.graph_compiler(lang.read_fst("L.fst"))
+    return align_with_log_likelihoods(compiler, transcripts, open_matrices(loglikes))  # a .scp streams
+
+
+def _align_share(model_dir: str | os.PathLike, cuts, lang_dir: str | os.PathLike, transcripts: dict[str, list[int]],
+                 boost_silence: float, loglikes: str | os.PathLike | None) -> AlignmentResult:
+    """One job of :func:`align_cuts`: everything read from the files, only ``transcripts``' utterances aligned."""
+    features = CutFeatures(cuts, GmmFeatureOptions.load(model_dir))
+    return _align(GmmSystem.load(model_dir), load_lang(lang_dir), features, transcripts, boost_silence, loglikes)
 
 
 def compute_log_likelihoods(model_dir: str | os.PathLike, cuts, out_dir: str | os.PathLike,

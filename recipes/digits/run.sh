@@ -16,7 +16,7 @@ recipe_dir=$(pwd)
 
 stage=0
 stop_stage=100
-nj=2                      # parallel jobs (synthesis, features, decoding)
+nj=2                      # parallel jobs (synthesis, features, alignment, decoding)
 seed=0
 num_train=2000            # utterances; the split is by voice (speakers of dev/test never in train)
 num_dev=200
@@ -60,7 +60,7 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
     --mono-utterances 500 --mono-iters 25 --mono-gauss 400 --tri-iters 20 \
     --num-leaves $num_leaves --total-gauss $total_gauss --seed $seed
   python -m blasr.gmm align --model $exp/gmm/tri --data $data/fbank/dev/cuts.jsonl.gz --lang $data/lang \
-    --out $exp/gmm/tri_ali_dev
+    --out $exp/gmm/tri_ali_dev --nj $nj
   python -m blasr.targets --cuts $data/fbank/train/cuts.jsonl.gz --ali-dir $exp/gmm/tri_ali --out $data/targets/train
   python -m blasr.targets --cuts $data/fbank/dev/cuts.jsonl.gz --ali-dir $exp/gmm/tri_ali_dev --out $data/targets/dev
   python -m blasr.kaldi.graph $data/lang $exp/gmm/tri $exp/gmm/tri/graph

@@ -20,7 +20,7 @@ cd "$(dirname "$0")"
 
 stage=0
 stop_stage=100
-nj=4                      # parallel jobs (features, decoding)
+nj=4                      # parallel jobs (features, dev alignment, decoding)
 data=data                 # corpus, features, lang
 exp=exp                   # targets, models, decodings
 # LDC corpora (see blasr/data/swbd.py and blasr/data/rt.py for the layouts)
@@ -142,7 +142,7 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
       --mono-utterances $mono_utterances --mono-iters $mono_iters --tri-iters $tri_iters \
       --num-leaves $num_leaves --total-gauss $total_gauss --boost-silence $boost_silence --map-oov
     python -m blasr.gmm align --model $exp/gmm/tri --data $data/fbank/train_dev/cuts.jsonl.gz --lang $data/lang \
-      --out $exp/gmm/tri_ali_dev --boost-silence $boost_silence --map-oov
+      --out $exp/gmm/tri_ali_dev --boost-silence $boost_silence --map-oov --nj $nj
     python -m blasr.targets --cuts $data/fbank/train_nodup/cuts.jsonl.gz --ali-dir $exp/gmm/tri_ali \
       --out $exp/targets/train_nodup
     python -m blasr.targets --cuts $data/fbank/train_dev/cuts.jsonl.gz --ali-dir $exp/gmm/tri_ali_dev \

@@ -48,7 +48,12 @@ def test_digits_recipe_smoke(tmp_path):
     assert gmm_main(["align", "--model", str(exp / "gmm" / "tri"), "--lang", str(data / "lang"),
                      "--data", str(data / "fbank" / "dev" / "cuts.jsonl.gz"), "--out", str(realigned),
                      "--loglikes", f"scp:{exp / 'gmm' / 'tri' / 'loglikes_dev' / 'loglikes.scp'}"]) == 0
-    gmm_ali = read_int_vectors(exp / "gmm" / "tri_ali_dev" / "ali.1.gz")
+    gmm_ali = read_int_vectors(exp / "gmm" / "tri_ali_dev" / "ali.1.gz")  # aligned with --nj 2 (two processes)
+    one_job = exp / "gmm" / "tri_ali_dev_nj1"
+    assert gmm_main(["align", "--model", str(exp / "gmm" / "tri"), "--lang", str(data / "lang"),
+                     "--data", str(data / "fbank" / "dev" / "cuts.jsonl.gz"), "--out", str(one_job), "--nj", "1"]) == 0
+    serial = read_int_vectors(one_job / "ali.1.gz")
+    assert list(serial) == list(gmm_ali) and all(np.array_equal(serial[u], gmm_ali[u]) for u in serial)
     mapped = read_int_vectors(realigned / "ali.1.gz")
     assert mapped.keys() == gmm_ali.keys() and len(mapped) == 10
     same = sum(int(np.sum(mapped[u] == gmm_ali[u])) for u in mapped)
