@@ -4,6 +4,8 @@
         --loglikes scp:exp/bl22/export_test/loglikes.scp --text data/test/text --out exp/bl22/decode_test
     ... --sweep 7:17                  # LM weights 7..17 x penalties 0, 0.5, 1; the best is kept (score.sh)
     ... --setting-from exp/bl22/decode_dev   # the LM weight and penalty chosen on dev, for a test set
+    python -m blasr.decode --graph ... --model ... --nnet exp/bl22/final.pt --data data/fbank/test/cuts.jsonl.gz \\
+        --out exp/bl22/decode_test --nj 4       # score with the network on the fly: no archive on disk
 
 Prints the RTF summary and the ``%WER`` line; exits 1 if any utterance failed.
 The work is :func:`blasr.kaldi.decode_dir.decode_and_score`.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -42,7 +45,15 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m blasr.decode", description=__doc__.split("\n")[0])
     p.add_argument("--graph", required=True, help="HCLG.fst, or the graph directory holding it and words.txt")
     p.add_argument("--model", required=True, help="final.mdl (its transition model maps graph labels to pdfs)")
-    p.add_argument("--loglikes", required=True, help="Kaldi rspecifier of (frames, pdfs) matrices, e.g. scp:loglikes.scp")
+    scores = p.add_mutually_exclusive_group(required=True)
+    scores.add_argument("--loglikes", help="Kaldi rspecifier of (frames, pdfs) matrices, e.g. scp:loglikes.scp")
+    scores.add_argument("--nnet", metavar="FINAL_PT",
+                        help="score with this network on the fly (what python -m blasr.export would write, never "
+                             "stored); needs --data")
+    p.add_argument("--data", help="with --nnet: cuts with features")
+    p.add_argument("--prior-scale", type=float, default=1.0, help="with --nnet: nnet-forward's --prior-scale")
+    p.add_argument("--device", choices=("cuda", "cpu"), default=None,
+                   help="with --nnet: default cuda when available")
     p.add_argument("--out", required=True, help="output directory (text, wer, per_utt, failed)")
     p.add_argument("--text", help="reference transcripts (Kaldi text file) to score against")
     p.add_argument("--words", help="words.txt (default: the graph directory's)")
@@ -58,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="decoding processes, each taking a share of the utterances (Kaldi's nj; default 1)")
     p.add_argument("--ignore", nargs="*", default=(), help="words left out of scoring, e.g. '[noise]'")
     args = p.parse_args(argv)
+    if args.nnet and not args.data:
+        p.error("--nnet needs --data (the cuts to score)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     if args.setting_from:
@@ -72,7 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     options = DecodeOptions(acoustic_scale=args.acoustic_scale, beam=args.beam, lattice_beam=args.lattice_beam,
                             max_active=args.max_active, word_insertion_penalty=args.word_insertion_penalty)
     try:
-        result = decode_and_score(args.loglikes, args.graph, args.model, args.out, args.text, args.words,
+        loglikes = args.loglikes
+        if args.nnet:
+            from blasr.inference import NetworkScores, NnetForwardOptions
+
+            threads = max(1, (os.cpu_count() or 1) // args.nj)  # the decoding processes share the cores
+            loglikes = NetworkScores(args.nnet, args.data, NnetForwardOptions(prior_scale=args.prior_scale),
+                                     device=args.device, threads=threads)
+        result = decode_and_score(loglikes, args.graph, args.model, args.out, args.text, args.words,
                                   options, args.sweep, ignore=args.ignore, num_jobs=args.nj)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -6,12 +6,13 @@
 * :mod:`~blasr.inference.optimize` — :func:`fold_batch_norm`, :func:`optimize_for_inference`: eval-only
   copies with batch norm folded into the convolutions (and channels-last weights), same outputs.
 * :mod:`~blasr.inference.export` — :func:`export_posteriors`: a manifest to ``NAME.ark``/``.scp``
-  (atomic), with a report of every utterance that failed.
+  (atomic), with a report of every utterance that failed; :class:`NetworkScores`: the same matrices
+  computed on access, for decoding without storing them.
 
 See ``docs/training.md``.
 """
 
-from blasr.inference.export import AtomicArkWriter, ExportResult, export_posteriors
+from blasr.inference.export import AtomicArkWriter, ExportResult, NetworkScores, ScoreError, export_posteriors
 from blasr.inference.forward import dense_logits
 from blasr.inference.optimize import fold_batch_norm, is_channels_last, optimize_for_inference
 from blasr.inference.posteriors import NnetForwardOptions, PosteriorTransform
@@ -19,8 +20,10 @@ from blasr.inference.posteriors import NnetForwardOptions, PosteriorTransform
 __all__ = [
     "AtomicArkWriter",
     "ExportResult",
+    "NetworkScores",
     "NnetForwardOptions",
     "PosteriorTransform",
+    "ScoreError",
     "dense_logits",
     "export_posteriors",
     "fold_batch_norm",

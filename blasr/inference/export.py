@@ -27,6 +27,7 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -148,40 +149,28 @@ def export_posteriors(
             CPU, same outputs up to float rounding (measured under 1e-4).
     """
     start = time.perf_counter()
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    trained = load_model_file(model_path, device)
-    if optimize:
-        trained = replace(trained, model=optimize_for_inference(trained.model))
-    counts = None
-    if use_priors:
-        counts = read_counts(class_frame_counts) if class_frame_counts is not None else trained.class_counts
-        if counts is None:
-            raise ValueError(f"{model_path} holds no class counts; give --class-frame-counts or --no-priors")
-    transform = PosteriorTransform(options, counts)
-    if counts is not None and len(counts) != trained.num_classes:
-        raise ValueError(f"{len(counts)} class counts for a model with {trained.num_classes} outputs")
-    features = trained.features
-    normalization, norm_vars = features.get("normalization", "utterance"), features.get("norm_vars", True)
-    table = None
-    if normalization in ("speaker", "side"):
-        table = CmvnTable.load(cmvn) if cmvn is not None else compute_cmvn_table(open_cuts(cuts), normalization)
+    scores = NetworkScores(model_path, cuts, options, use_priors, class_frame_counts, chunk_frames, device, amp,
+                           cmvn, optimize)
+    trained, transform = scores.trained, scores.transform
     out_dir = Path(out_dir)
     name = name or transform.kind
     report = StageReport("export")
     logger.info("exporting %s (%s, %d classes) over %s to %s/%s.ark: %s%s", model_path, trained.info["arch"],
                 trained.num_classes, cuts if isinstance(cuts, (str, os.PathLike)) else "cuts", out_dir, name,
-                transform.kind, f", prior scale {options.prior_scale}" if counts is not None else "")
+                transform.kind, f", prior scale {options.prior_scale}" if transform.log_prior is not None else "")
     if transform.num_disabled:
         logger.warning("%d classes are below --prior-floor %g and disabled (as nnet-forward does)",
                        transform.num_disabled, options.prior_floor)
     frames = 0
     with AtomicArkWriter(out_dir / f"{name}.ark", out_dir / f"{name}.scp") as writer:
         for cut in progress_bar(open_cuts(cuts), desc="export", enabled=progress):
+            if cut.id in writer.keys:
+                report.skip(cut.id, "duplicate: this utterance id was already written")
+                continue
             try:
-                matrix = _utterance(cut, trained, transform, normalization, norm_vars, table, chunk_frames,
-                                    amp, writer.keys)
-            except _Skip as skip:
-                report.skip(cut.id, str(skip))
+                matrix = scores.score(cut)
+            except ScoreError as error:
+                report.skip(cut.id, str(error))
                 continue
             writer.write(cut.id, matrix)
             report.kept += 1
@@ -190,47 +179,132 @@ def export_posteriors(
     report.stats.update(frames=frames, seconds=round(seconds, 3), frames_per_sec=round(frames / max(seconds, 1e-9)))
     report.save(out_dir / "export.report.json")
     settings = dict(model=str(model_path), cuts=str(cuts) if isinstance(cuts, (str, os.PathLike)) else None,
-                    kind=transform.kind, options=asdict(options), priors=counts is not None,
+                    kind=transform.kind, options=asdict(options), priors=transform.log_prior is not None,
                     class_frame_counts=str(class_frame_counts) if class_frame_counts else "model",
                     disabled_classes=transform.num_disabled, chunk_frames=chunk_frames, amp=amp, optimize=optimize,
-                    normalization=normalization, written=report.kept, failed=report.num_skipped)
+                    normalization=scores.normalization, written=report.kept, failed=report.num_skipped)
     (out_dir / "export.json").write_text(json.dumps(settings, indent=1) + "\n")
     report.log()
     return ExportResult(writer.ark, writer.scp, report)
 
 
-class _Skip(Exception):
-    """A cut that cannot be exported; the message is the report's reason."""
+class ScoreError(ValueError):
+    """A cut the network cannot score; the message is the reason (the export's report lists it)."""
 
 
-def _utterance(cut, trained, transform, normalization, norm_vars, table, chunk_frames, amp, written) -> np.ndarray:
-    if cut.id in written:
-        raise _Skip("duplicate: this utterance id was already written")
-    if cut.features is None:
-        raise _Skip("no features: run compute_features on this manifest first")
-    expected = trained.features
-    dim = cut.features.num_features
-    if expected.get("num_features") not in (None, dim):
-        raise _Skip(f"wrong features: {dim} per frame, the model was trained on {expected['num_features']}")
-    rate = cut.features.sampling_rate
-    if expected.get("sampling_rate") not in (None, rate):
-        raise _Skip(f"wrong features: computed at {rate} Hz, the model's at {expected['sampling_rate']} Hz")
-    try:
-        static = load_static(cut)
-    except Exception as error:  # lhotse / lilcom / OS errors for a missing, truncated or corrupt archive
-        raise _Skip(f"unreadable features: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
-    num_frames = feature_frames(cut)
-    if not np.all(np.isfinite(static)):
-        raise _Skip("bad features: NaN or infinite values")
-    try:
-        stats = table.for_cut(cut) if table is not None else None
-        inputs = model_input(static, normalization, stats, norm_vars)  # (3, F, T)
-        logits = dense_logits(trained.model, inputs, chunk_frames, amp=amp)  # (T, K)
-    except (ValueError, KeyError, RuntimeError) as error:
-        raise _Skip(f"model error: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
-    output = transform(logits)
-    if output.shape[0] != num_frames:  # the time-unpadded model with replicated edges keeps every frame
-        raise _Skip(f"model error: {output.shape[0]} output frames for {num_frames} feature frames")
-    if not torch.isfinite(output).all():
-        raise _Skip("non-finite output: NaN or infinite values in the model's output")
-    return output.numpy()
+class NetworkScores(Mapping):
+    """``utterance -> (frames, classes)`` float32: what :func:`export_posteriors` writes for each cut of ``cuts``,
+    computed on access instead of stored.
+
+    ``python -m blasr.decode --nnet`` decodes from it directly, so a 32k-class
+    test set never touches the disk. The arguments are
+    :func:`export_posteriors`'; ``threads`` sets torch's CPU threads. The model
+    loads on first use, and an instance pickles as its settings, so decoding
+    processes each load their own copy (:attr:`crosses_processes`). A cut that
+    cannot be scored raises :class:`ScoreError` naming the reason.
+    """
+
+    crosses_processes = True  # blasr.kaldi.decode.decode_many hands it to its worker processes as it is
+
+    def __init__(self, model_path: str | os.PathLike, cuts, options: NnetForwardOptions = NnetForwardOptions(),
+                 use_priors: bool = True, class_frame_counts: str | os.PathLike | None = None,
+                 chunk_frames: int | None = 3000, device: str | None = None, amp: bool = False,
+                 cmvn: str | os.PathLike | None = None, optimize: bool = False, threads: int | None = None):
+        self._args = (model_path, cuts, options, use_priors, class_frame_counts, chunk_frames, device, amp, cmvn,
+                      optimize, threads)
+        self._cuts: dict | None = None  # id -> cut, read on first lookup (the export only iterates)
+        self._loaded: tuple | None = None
+
+    def __reduce__(self):
+        return NetworkScores, self._args
+
+    def _load(self) -> tuple:
+        if self._loaded is None:
+            (model_path, cuts, options, use_priors, class_frame_counts, _, device, _, cmvn, optimize,
+             threads) = self._args
+            if threads is not None:
+                torch.set_num_threads(threads)
+            device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+            trained = load_model_file(model_path, device)
+            if optimize:
+                trained = replace(trained, model=optimize_for_inference(trained.model))
+            counts = None
+            if use_priors:
+                counts = read_counts(class_frame_counts) if class_frame_counts is not None else trained.class_counts
+                if counts is None:
+                    raise ValueError(f"{model_path} holds no class counts; give --class-frame-counts or --no-priors")
+            if counts is not None and len(counts) != trained.num_classes:
+                raise ValueError(f"{len(counts)} class counts for a model with {trained.num_classes} outputs")
+            transform = PosteriorTransform(options, counts)
+            normalization = trained.features.get("normalization", "utterance")
+            table = None
+            if normalization in ("speaker", "side"):
+                table = CmvnTable.load(cmvn) if cmvn is not None else compute_cmvn_table(open_cuts(cuts), normalization)
+            self._loaded = (trained, transform, normalization, table)
+        return self._loaded
+
+    @property
+    def trained(self):
+        """The loaded model file (:class:`~blasr.training.model_file.TrainedModel`)."""
+        return self._load()[0]
+
+    @property
+    def transform(self) -> PosteriorTransform:
+        return self._load()[1]
+
+    @property
+    def normalization(self) -> str:
+        return self._load()[2]
+
+    @property
+    def cuts(self) -> dict:
+        """``utterance -> cut`` of the manifest."""
+        if self._cuts is None:
+            self._cuts = {cut.id: cut for cut in open_cuts(self._args[1])}
+        return self._cuts
+
+    def __getitem__(self, utterance: str) -> np.ndarray:
+        return self.score(self.cuts[utterance])
+
+    def __iter__(self):
+        return iter(self.cuts)
+
+    def __len__(self) -> int:
+        return len(self.cuts)
+
+    def score(self, cut) -> np.ndarray:
+        """``(feature_frames(cut), classes)`` float32 for one cut; :class:`ScoreError` when it cannot be scored."""
+        trained, transform, normalization, table = self._load()
+        chunk_frames, amp = self._args[5], self._args[7]
+        if cut.features is None:
+            raise ScoreError("no features: run compute_features on this manifest first")
+        expected = trained.features
+        dim = cut.features.num_features
+        if expected.get("num_features") not in (None, dim):
+            raise ScoreError(f"wrong features: {dim} per frame, the model was trained on {expected['num_features']}")
+        rate = cut.features.sampling_rate
+        if expected.get("sampling_rate") not in (None, rate):
+            raise ScoreError(f"wrong features: computed at {rate} Hz, the model's at {expected['sampling_rate']} Hz")
+        try:
+            static = load_static(cut)
+        except Exception as error:  # lhotse / lilcom / OS errors for a missing, truncated or corrupt archive
+            raise ScoreError(f"unreadable features: {type(error).__name__}: {_first_line(error)}") from None
+        num_frames = feature_frames(cut)
+        if not np.all(np.isfinite(static)):
+            raise ScoreError("bad features: NaN or infinite values")
+        try:
+            stats = table.for_cut(cut) if table is not None else None
+            inputs = model_input(static, normalization, stats, expected.get("norm_vars", True))  # (3, F, T)
+            logits = dense_logits(trained.model, inputs, chunk_frames, amp=amp)  # (T, K)
+        except (ValueError, KeyError, RuntimeError) as error:
+            raise ScoreError(f"model error: {type(error).__name__}: {_first_line(error)}") from None
+        output = transform(logits)
+        if output.shape[0] != num_frames:  # the time-unpadded model with replicated edges keeps every frame
+            raise ScoreError(f"model error: {output.shape[0]} output frames for {num_frames} feature frames")
+        if not torch.isfinite(output).all():
+            raise ScoreError("non-finite output: NaN or infinite values in the model's output")
+        return output.numpy()
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).splitlines()[0] if str(error) else ""

@@ -237,8 +237,12 @@ def decode_many(
     return decodings
 
 
-def _shareable_source(loglikes: Matrices, matrices: Mapping[str, np.ndarray]) -> str | dict[str, np.ndarray]:
-    """What a worker process needs to read its utterances: the script's path, or the matrices themselves."""
+def _shareable_source(loglikes: Matrices, matrices: Mapping[str, np.ndarray]) -> Matrices:
+    """What a worker process needs to read its utterances: the script's path, a mapping that computes its
+    matrices where it is used (``crosses_processes``, e.g. :class:`blasr.inference.NetworkScores`), or the
+    matrices themselves."""
+    if getattr(matrices, "crosses_processes", False):
+        return matrices
     if isinstance(loglikes, (str, os.PathLike)) and not isinstance(matrices, dict):
         return str(loglikes)  # a .scp: each process streams its own share
     return dict(matrices)
@@ -257,9 +261,13 @@ def _decode_shard(
     matrices = _as_mapping(source)
     results: list[list[tuple[str, Hypothesis | None]]] = [[] for _ in settings]
     for utterance in utterances:
-        matrix = matrices[utterance]
+        try:
+            matrix = matrices[utterance]
+        except ValueError as error:  # e.g. a cut the network cannot score: counted as failed, not fatal
+            logger.warning("utterance %s: no scores (%s)", utterance, error)
+            matrix = None
         for decoder, result in zip(decoders, results):
-            result.append((utterance, decoder.decode_matrix(matrix, utterance)))
+            result.append((utterance, None if matrix is None else decoder.decode_matrix(matrix, utterance)))
     return results
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from blasr.kaldi.decode import DecodeOptions, Decoding, decode_many, sweep
+from blasr.kaldi.decode import DecodeOptions, Decoding, Matrices, decode_many, sweep
 from blasr.kaldi.scoring import ErrorCounts, per_utterance_details, read_text, score
 
 logger = logging.getLogger("blasr")
@@ -33,7 +33,7 @@ class DecodeResult:
 
 
 def decode_and_score(
-    loglikes: str | os.PathLike,
+    loglikes: Matrices,
     graph: str | os.PathLike,
     model: str | os.PathLike,
     out_dir: str | os.PathLike,

@@ -1,4 +1,5 @@
 import json
+import pickle
 import subprocess
 import sys
 from dataclasses import replace
@@ -13,7 +14,9 @@ from lhotse import CutSet
 import blasr.inference.export as export_module
 from blasr import create_model
 from blasr.features import load_static, model_input, open_cuts, replicate_edges
-from blasr.inference import NnetForwardOptions, PosteriorTransform, dense_logits, export_posteriors
+from blasr.inference import (
+    NetworkScores, NnetForwardOptions, PosteriorTransform, ScoreError, dense_logits, export_posteriors,
+)
 from blasr.training.model_file import feature_settings, load_model_file, model_info, save_model_file
 from blasr.training.priors import analyze_counts, count_targets, write_counts
 from tests.conftest import randomize_batchnorm
@@ -161,6 +164,24 @@ def test_failures_are_reported_and_the_command_fails(model_file, corpus, tmp_pat
     written = dict(kaldiio.load_scp(str(out / "post.scp")))  # the good ones are there, complete
     assert sorted(written) == sorted(c.id for c in open_cuts(corpus["valid"]))
     assert all(np.allclose(m.sum(axis=1), 1, atol=1e-5) for m in written.values())  # softmax posteriors
+
+
+def test_network_scores_are_the_export_computed_on_access(model_file, corpus, tmp_path):
+    exported = export_posteriors(model_file, corpus["valid"], tmp_path / "x", progress=False)
+    written = dict(kaldiio.load_scp(str(exported.scp)))
+    scores = NetworkScores(model_file, corpus["valid"], device="cpu")
+    assert list(scores) == list(written) and len(scores) == 3
+    sent = pickle.dumps(scores)  # what a decoding process receives: the settings, not the model
+    assert len(sent) < 10_000
+    copy = pickle.loads(sent)
+    for key in written:
+        np.testing.assert_array_equal(scores[key], written[key])
+        np.testing.assert_array_equal(copy[key], written[key])
+    broken = NetworkScores(model_file, broken_manifest(corpus, tmp_path / "broken.jsonl.gz"), device="cpu")
+    with pytest.raises(ScoreError, match="^no features"):
+        broken["nofeatures"]
+    with pytest.raises(ScoreError, match="^unreadable features"):
+        broken["truncated"]
 
 
 def test_a_crash_leaves_no_half_written_archive(model_file, corpus, tmp_path, monkeypatch):

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from blasr.decode import main as decode_main
 from blasr.gmm import main as gmm_main
 from blasr.kaldi.io import read_int_vectors
 
@@ -58,3 +59,11 @@ def test_digits_recipe_smoke(tmp_path):
     assert mapped.keys() == gmm_ali.keys() and len(mapped) == 10
     same = sum(int(np.sum(mapped[u] == gmm_ali[u])) for u in mapped)
     assert same / sum(len(a) for a in gmm_ali.values()) > 0.99
+
+    # decoding straight from the network (no archive), in two processes: the words of stage 5's test decoding
+    bl, tri = exp / "bl_resnet22_a2b3", exp / "gmm" / "tri"
+    assert decode_main(["--graph", str(tri / "graph"), "--model", str(tri / "final.mdl"),
+                        "--nnet", str(bl / "final.pt"), "--data", str(data / "fbank" / "test" / "cuts.jsonl.gz"),
+                        "--out", str(bl / "decode_test_nnet"), "--setting-from", str(bl / "decode_dev"),
+                        "--nj", "2"]) == 0
+    assert (bl / "decode_test_nnet" / "text").read_text() == (bl / "decode_test" / "text").read_text()
