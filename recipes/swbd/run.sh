@@ -60,14 +60,17 @@ device=                   # export device: empty = cuda when available
 tune_set=                 # empty: rt02 if given, else rt03, else train_dev
 prior_scales="0.7 1.0"    # each is one export of the tune set; the best is used for the test sets
 lm_weights=7:17
+store_loglikes=true       # false: decode straight from the network (blasr.decode --nnet), no archives
+                          # (12.8 MB per second of audio at 32k classes); true also serves Kaldi's decoders
 blasr_option_names="stage stop_stage nj data exp swbd_dir swbd_transcripts fisher_dir fisher_transcripts
   eval2000_dir eval2000_transcripts rt03_dir rt02_dir train_dev_size max_duplicates kaldi_ali_dir
   kaldi_dev_ali_dir kaldi_lang kaldi_graph arpa num_leaves total_gauss mono_utterances mono_iters tri_iters
-  boost_silence archs train_config epochs width ngpu nnodes rdzv_endpoint device tune_set prior_scales lm_weights"
+  boost_silence archs train_config epochs width ngpu nnodes rdzv_endpoint device tune_set prior_scales lm_weights store_loglikes"
 
 . ../../local/log.sh
 . ../../local/parse_options.sh
 . ../../local/env.sh
+case $store_loglikes in true|false) ;; *) die "--store-loglikes must be true or false, not '$store_loglikes'";; esac
 
 # the sets: what stage 0 prepared decides (so later stages need no corpus options)
 corpus=$data/corpus
@@ -183,11 +186,17 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
     log "stage 4: export $arch; prior scale from {$prior_scales} on $tune_set, then$test_sets"
     dirs=()
     for ps in $prior_scales; do
-      python -m blasr.export --model $exp/$arch/final.pt --data $data/fbank/$tune_set/cuts.jsonl.gz \
-        --out $exp/$arch/loglikes_${tune_set}_ps$ps --prior-scale $ps ${export_opts[@]+"${export_opts[@]}"}
-      python -m blasr.decode --graph $graph --model $ali_model/final.mdl \
-        --loglikes scp:$exp/$arch/loglikes_${tune_set}_ps$ps/loglikes.scp --text $corpus/$tune_set/text \
-        --out $exp/$arch/decode_${tune_set}_ps$ps --sweep $lm_weights --nj $nj --ignore "${ignore[@]}"
+      if $store_loglikes; then
+        python -m blasr.export --model $exp/$arch/final.pt --data $data/fbank/$tune_set/cuts.jsonl.gz \
+          --out $exp/$arch/loglikes_${tune_set}_ps$ps --prior-scale $ps ${export_opts[@]+"${export_opts[@]}"}
+        scores=(--loglikes scp:$exp/$arch/loglikes_${tune_set}_ps$ps/loglikes.scp)
+      else
+        scores=(--nnet $exp/$arch/final.pt --data $data/fbank/$tune_set/cuts.jsonl.gz --prior-scale $ps
+          ${export_opts[@]+"${export_opts[@]}"})
+      fi
+      python -m blasr.decode --graph $graph --model $ali_model/final.mdl "${scores[@]}" \
+        --text $corpus/$tune_set/text --out $exp/$arch/decode_${tune_set}_ps$ps --sweep $lm_weights --nj $nj \
+        --ignore "${ignore[@]}"
       dirs+=($exp/$arch/decode_${tune_set}_ps$ps)
     done
     best=$(bash ../../local/best_wer_dir.sh "${dirs[@]}")
@@ -195,10 +204,12 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
     echo $ps > $exp/$arch/prior_scale
     ln -sfn $(basename $best) $exp/$arch/decode_$tune_set
     log "$arch: prior scale $ps ($(cat $best/best_wer))"
-    for set in $test_sets; do
-      python -m blasr.export --model $exp/$arch/final.pt --data $data/fbank/$set/cuts.jsonl.gz \
-        --out $exp/$arch/loglikes_$set --prior-scale $ps ${export_opts[@]+"${export_opts[@]}"}
-    done
+    if $store_loglikes; then  # else stage 5 scores the test sets with the network itself
+      for set in $test_sets; do
+        python -m blasr.export --model $exp/$arch/final.pt --data $data/fbank/$set/cuts.jsonl.gz \
+          --out $exp/$arch/loglikes_$set --prior-scale $ps ${export_opts[@]+"${export_opts[@]}"}
+      done
+    fi
   done
 fi
 
@@ -207,9 +218,11 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   for arch in $archs; do
     log "stage 5: decode and score $arch on$test_sets (LM weight, penalty and prior scale from $tune_set)"
     for set in $test_sets; do
-      python -m blasr.decode --graph $graph --model $ali_model/final.mdl \
-        --loglikes scp:$exp/$arch/loglikes_$set/loglikes.scp --out $exp/$arch/decode_$set \
-        --setting-from $exp/$arch/decode_$tune_set --nj $nj
+      scores=(--loglikes scp:$exp/$arch/loglikes_$set/loglikes.scp)
+      $store_loglikes || scores=(--nnet $exp/$arch/final.pt --data $data/fbank/$set/cuts.jsonl.gz
+        --prior-scale $(cat $exp/$arch/prior_scale) ${export_opts[@]+"${export_opts[@]}"})
+      python -m blasr.decode --graph $graph --model $ali_model/final.mdl "${scores[@]}" \
+        --out $exp/$arch/decode_$set --setting-from $exp/$arch/decode_$tune_set --nj $nj
       refs=(--text $corpus/$set/text)
       [ -f $corpus/$set/stm ] && refs=(--stm $corpus/$set/stm)
       [ -f $corpus/$set/glm ] && refs+=(--glm $corpus/$set/glm)

@@ -2,7 +2,8 @@
 
 Stages 0-1 run once (module fixture); stages 2-5 then run with alignments imported from a fake Kaldi
 ``tri4_ali_nodup`` (ids one centisecond off for every third utterance, two jobs, foreign utterances)
-and, marked slow, with alignments from blasr's own GMM. Tiny settings: 40 tree leaves, the debug
+and, marked slow, with alignments from blasr's own GMM and decoding straight from the network
+(``--store-loglikes false``). Tiny settings: 40 tree leaves, the debug
 training config (1/16 width, 4 steps), prior scales 0.5 and 1.0, LM weights 5..9.
 """
 
@@ -80,18 +81,22 @@ def check_data_stages(prepared):
     return cuts
 
 
-def check_decoding_stages(exp, done):
+def check_decoding_stages(exp, done, stored=True):
     model = exp / ARCH
     assert (model / "final.pt").is_file() and (model / "train.log").is_file()
-    # stage 4: one tune-set export per prior scale, the better one chosen, test sets at that scale
+    # stage 4: one tune-set decoding per prior scale, the better one chosen, test sets at that scale;
+    # the network's scores exported as archives (stored) or computed while decoding (--store-loglikes false)
     scale = (model / "prior_scale").read_text().strip()
     assert scale in ("0.5", "1.0")
     assert (model / "decode_rt03").resolve() == (model / f"decode_rt03_ps{scale}").resolve()
     for ps in ("0.5", "1.0"):
-        assert (model / f"loglikes_rt03_ps{ps}" / "loglikes.scp").is_file()
+        assert (model / f"loglikes_rt03_ps{ps}" / "loglikes.scp").is_file() == stored
         assert (model / f"decode_rt03_ps{ps}" / "best_wer").is_file()
-    export = json.loads((model / "loglikes_eval2000" / "export.json").read_text())
-    assert float(export["options"]["prior_scale"]) == float(scale)
+    if stored:
+        export = json.loads((model / "loglikes_eval2000" / "export.json").read_text())
+        assert float(export["options"]["prior_scale"]) == float(scale)
+    else:
+        assert not list(model.glob("loglikes_*"))
     # stage 5: eval2000 decoded with the tune set's LM weight, scored per half; reference words are fixed
     # (optional words and hesitations can only be free deletions: the hypothesis filter removes uh / um)
     decode = model / "decode_eval2000"
@@ -156,10 +161,10 @@ def test_swbd_recipe_with_kaldi_alignments(prepared):
 @pytest.mark.slow
 def test_swbd_recipe_with_blasr_alignments(prepared):
     exp = prepared.root / "exp_blasr"
-    done = run([*prepared.options, "--exp", exp, "--stage", 2])
+    done = run([*prepared.options, "--exp", exp, "--stage", 2, "--store-loglikes", "false"])
     assert "aligned" in done.stdout and "stage 2: lang, GMM mono -> tri (40 leaves)" in done.stderr
     assert (exp / "graph" / "num_pdfs").read_text().strip() == "40"
     nodup = CutSet.from_file(prepared.data / "fbank" / "train_nodup" / "cuts.jsonl.gz")
     report = json.loads((exp / "targets" / "train_nodup" / "targets.report.json").read_text())
     assert (report["kept"], report["skipped"]) == (len(nodup), [])
-    check_decoding_stages(exp, done)
+    check_decoding_stages(exp, done, stored=False)
