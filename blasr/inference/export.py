@@ -210,36 +210,39 @@ class NetworkScores(Mapping):
                  use_priors: bool = True, class_frame_counts: str | os.PathLike | None = None,
                  chunk_frames: int | None = 3000, device: str | None = None, amp: bool = False,
                  cmvn: str | os.PathLike | None = None, optimize: bool = False, threads: int | None = None):
-        self._args = (model_path, cuts, options, use_priors, class_frame_counts, chunk_frames, device, amp, cmvn,
-                      optimize, threads)
+        self._settings = dict(model_path=model_path, cuts=cuts, options=options, use_priors=use_priors,
+                              class_frame_counts=class_frame_counts, chunk_frames=chunk_frames, device=device,
+                              amp=amp, cmvn=cmvn, optimize=optimize, threads=threads)
         self._cuts: dict | None = None  # id -> cut, read on first lookup (the export only iterates)
         self._loaded: tuple | None = None
 
     def __reduce__(self):
-        return NetworkScores, self._args
+        return _network_scores, (self._settings,)
 
     def _load(self) -> tuple:
         if self._loaded is None:
-            (model_path, cuts, options, use_priors, class_frame_counts, _, device, _, cmvn, optimize,
-             threads) = self._args
-            if threads is not None:
-                torch.set_num_threads(threads)
-            device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-            trained = load_model_file(model_path, device)
-            if optimize:
+            settings = self._settings
+            if settings["threads"] is not None:
+                torch.set_num_threads(settings["threads"])
+            device = settings["device"] or ("cuda" if torch.cuda.is_available() else "cpu")
+            trained = load_model_file(settings["model_path"], device)
+            if settings["optimize"]:
                 trained = replace(trained, model=optimize_for_inference(trained.model))
             counts = None
-            if use_priors:
-                counts = read_counts(class_frame_counts) if class_frame_counts is not None else trained.class_counts
+            if settings["use_priors"]:
+                counts_file = settings["class_frame_counts"]
+                counts = read_counts(counts_file) if counts_file is not None else trained.class_counts
                 if counts is None:
-                    raise ValueError(f"{model_path} holds no class counts; give --class-frame-counts or --no-priors")
+                    raise ValueError(f"{settings['model_path']} holds no class counts; "
+                                     "give --class-frame-counts or --no-priors")
             if counts is not None and len(counts) != trained.num_classes:
                 raise ValueError(f"{len(counts)} class counts for a model with {trained.num_classes} outputs")
-            transform = PosteriorTransform(options, counts)
+            transform = PosteriorTransform(settings["options"], counts)
             normalization = trained.features.get("normalization", "utterance")
             table = None
             if normalization in ("speaker", "side"):
-                table = CmvnTable.load(cmvn) if cmvn is not None else compute_cmvn_table(open_cuts(cuts), normalization)
+                table = (CmvnTable.load(settings["cmvn"]) if settings["cmvn"] is not None
+                         else compute_cmvn_table(open_cuts(settings["cuts"]), normalization))
             self._loaded = (trained, transform, normalization, table)
         return self._loaded
 
@@ -260,7 +263,7 @@ class NetworkScores(Mapping):
     def cuts(self) -> dict:
         """``utterance -> cut`` of the manifest."""
         if self._cuts is None:
-            self._cuts = {cut.id: cut for cut in open_cuts(self._args[1])}
+            self._cuts = {cut.id: cut for cut in open_cuts(self._settings["cuts"])}
         return self._cuts
 
     def __getitem__(self, utterance: str) -> np.ndarray:
@@ -275,7 +278,7 @@ class NetworkScores(Mapping):
     def score(self, cut) -> np.ndarray:
         """``(feature_frames(cut), classes)`` float32 for one cut; :class:`ScoreError` when it cannot be scored."""
         trained, transform, normalization, table = self._load()
-        chunk_frames, amp = self._args[5], self._args[7]
+        chunk_frames, amp = self._settings["chunk_frames"], self._settings["amp"]
         if cut.features is None:
             raise ScoreError("no features: run compute_features on this manifest first")
         expected = trained.features
@@ -304,6 +307,11 @@ class NetworkScores(Mapping):
         if not torch.isfinite(output).all():
             raise ScoreError("non-finite output: NaN or infinite values in the model's output")
         return output.numpy()
+
+
+def _network_scores(settings: dict) -> NetworkScores:
+    """Unpickles a :class:`NetworkScores` from its settings (the model loads on first use)."""
+    return NetworkScores(**settings)
 
 
 def _first_line(error: BaseException) -> str:

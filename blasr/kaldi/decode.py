@@ -32,11 +32,8 @@ at 100 frames per second.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence, Union
@@ -49,6 +46,7 @@ from blasr.kaldi.graph import _as_transition_model, add_word_penalty, fst_arrays
 from blasr.kaldi.model_io import TransitionModel
 from blasr.kaldi.scoring import ErrorCounts, best_setting, score, write_text
 from blasr.kaldi.symbols import SymbolTable, read_symbol_table
+from blasr.utils.jobs import contiguous_shares, run_spawned
 
 logger = logging.getLogger("blasr")
 
@@ -139,12 +137,7 @@ def read_matrices(source: str | os.PathLike) -> Iterator[tuple[str, np.ndarray]]
     (``.scp`` read as a script, anything else as an archive), through kaldiio."""
     import kaldiio
 
-    text = str(source)
-    if ":" not in text.split("/")[0]:
-        if not Path(text).is_file():
-            raise FileNotFoundError(f"{text}: no such file")
-        text = ("scp:" if text.endswith(".scp") else "ark:") + text
-    with kaldiio.ReadHelper(text) as reader:
+    with kaldiio.ReadHelper(_rspecifier(source)) as reader:
         for utterance, matrix in reader:
             yield utterance, np.asarray(matrix)
 
@@ -156,14 +149,24 @@ def open_matrices(source: str | os.PathLike) -> Mapping[str, np.ndarray]:
     is read whole."""
     import kaldiio
 
-    text = str(source)
-    path = text[4:] if text.startswith("scp:") else text
-    if text.startswith("scp:") or (":" not in text.split("/")[0] and text.endswith(".scp")):
+    rspecifier = _rspecifier(source)
+    if rspecifier.startswith("scp:"):
+        path = rspecifier[len("scp:"):]
         if not Path(path).is_file():
             raise FileNotFoundError(f"{path}: no such file")
         return kaldiio.load_scp(path)
-    logger.info("%s is an archive without a script: reading it whole (give its .scp to stream it)", text)
-    return dict(read_matrices(source))
+    logger.info("%s is an archive without a script: reading it whole (give its .scp to stream it)", source)
+    return dict(read_matrices(rspecifier))
+
+
+def _rspecifier(source: str | os.PathLike) -> str:
+    """``source`` as kaldiio reads it: an rspecifier as it is, an existing path as ``scp:`` (``.scp``) or ``ark:``."""
+    text = str(source)
+    if ":" in text.split("/")[0]:
+        return text
+    if not Path(text).is_file():
+        raise FileNotFoundError(f"{text}: no such file")
+    return ("scp:" if text.endswith(".scp") else "ark:") + text
 
 
 def _as_mapping(items: Matrices) -> Mapping[str, np.ndarray]:
@@ -214,19 +217,12 @@ def decode_many(
         if not isinstance(graph, (str, os.PathLike)):
             raise ValueError("decoding with num_jobs > 1 needs the graph as a file (HCLG.fst or its directory)")
         source = _shareable_source(loglikes, matrices)
-        bounds = np.linspace(0, len(utterances), num_jobs + 1).round().astype(int)
-        # spawn: a fresh interpreter per job (the decoder's native state is not fork-safe)
-        with ProcessPoolExecutor(num_jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = []
-            for start, end in zip(bounds[:-1], bounds[1:]):
-                keys = utterances[start:end]
-                share = source if not isinstance(source, dict) else {key: source[key] for key in keys}
-                futures.append(pool.submit(_decode_shard, graph, transition_model, words, settings, share, keys))
-            try:
-                shards = [future.result() for future in futures]
-            except BrokenProcessPool as error:  # killed, out of memory, or aborted inside Kaldi
-                raise DecodeError(f"a decoding process died ({error}); run with one job (--nj 1) to see why, "
-                                  "or with fewer jobs if memory ran out (each holds a copy of the graph)") from None
+        calls = [(graph, transition_model, words, settings,
+                  {key: source[key] for key in keys} if isinstance(source, dict) else source, keys)
+                 for keys in contiguous_shares(utterances, num_jobs)]
+        shards = run_spawned(_decode_shard, calls, lambda error: DecodeError(
+            f"a decoding process died ({error}); run with one job (--nj 1) to see why, "
+            "or with fewer jobs if memory ran out (each holds a copy of the graph)"))
     decodings = []
     for index in range(len(settings)):
         decoding = Decoding()

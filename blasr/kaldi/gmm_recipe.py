@@ -25,12 +25,9 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import os
 import time
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -46,6 +43,7 @@ from blasr.kaldi.gmm_est import log_likelihoods
 from blasr.kaldi.gmm_train import GmmSystem, MonoOptions, TriOptions, align_corpus, train_mono, train_tri
 from blasr.kaldi.gmm_train import write_alignment_dir
 from blasr.kaldi.lang import Lang, load_lang
+from blasr.utils.jobs import contiguous_shares, run_spawned
 
 logger = logging.getLogger("blasr.gmm")
 
@@ -275,16 +273,10 @@ def align_cuts(model_dir: str | os.PathLike, cuts, lang_dir: str | os.PathLike, 
     if num_jobs == 1:
         result = _align(system, lang, features, transcripts, boost_silence, loglikes)
     else:
-        bounds = np.linspace(0, len(utterances), num_jobs + 1).round().astype(int)
-        shares = [{utt: transcripts[utt] for utt in utterances[a:b]} for a, b in zip(bounds[:-1], bounds[1:])]
-        # spawn: a fresh interpreter per job (kaldi-hmm-gmm's native state is not fork-safe)
-        with ProcessPoolExecutor(num_jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(_align_share, model_dir, cuts, lang_dir, share, boost_silence, loglikes)
-                       for share in shares]
-            try:
-                parts = [future.result() for future in futures]
-            except BrokenProcessPool as error:
-                raise ValueError(f"an alignment process died ({error}); run with one job to see why") from None
+        calls = [(model_dir, cuts, lang_dir, {utt: transcripts[utt] for utt in share}, boost_silence, loglikes)
+                 for share in contiguous_shares(utterances, num_jobs)]
+        parts = run_spawned(_align_share, calls, lambda error: ValueError(
+            f"an alignment process died ({error}); run with one job to see why"))
         result = AlignmentResult()
         for part in parts:  # shares are contiguous: the utterance order is kept
             result.alignments.update(part.alignments)
