@@ -79,8 +79,8 @@ from torch import nn
 from blasr import create_model, list_models
 from blasr.core.cost import build_on_meta, count_cost
 from blasr.inference import optimize_for_inference
-from blasr.training.objective import frame_sums, mean_loss
 from blasr.training.optim import build_optimizer
+from blasr.training.trainer import optimizer_step
 from blasr.utils.experiment import describe_revision
 from blasr.utils.machine import cpu_model, load_average
 
@@ -322,7 +322,7 @@ def cuda_graph(forward: Callable[[], torch.Tensor], device: torch.device) -> Cal
 
 @dataclass
 class TrainStep:
-    """The work of :meth:`SpeechTrainer.train_step` on one process (no all-reduce, no loader)."""
+    """:meth:`SpeechTrainer.train_step` on one process: :func:`~blasr.training.trainer.optimizer_step` (no loader)."""
 
     model: nn.Module
     optimizer: torch.optim.Optimizer
@@ -333,14 +333,7 @@ class TrainStep:
 
     def __call__(self, features: torch.Tensor, targets: torch.Tensor) -> None:
         features = features.to(self.device, memory_format=self.memory_format)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            logits = self.model(features)                      # (N, C, K)
-        loss_sum, _, count = frame_sums(logits, targets)       # float32 cross-entropy
-        loss = mean_loss(loss_sum, count)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.grad is not None], self.grad_clip)
-        self.optimizer.step()
+        optimizer_step(self.model, self.optimizer, features, targets.to(self.device), self.amp, self.grad_clip)
 
 
 def train_batch(mode: str, settings: Settings, model: nn.Module, device: torch.device,

@@ -73,6 +73,32 @@ class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite; the message names the step and the batch's utterances."""
 
 
+def optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, features: torch.Tensor,
+                   targets: torch.Tensor, amp: bool, grad_clip: float, world_size: int = 1,
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Forward (bf16 autocast when ``amp``), frame cross-entropy averaged over the global batch's valid
+    frames, backward, gradient-norm clipping at ``grad_clip`` (0: off), one optimiser step.
+
+    Returns detached ``(summed cross-entropy, correct frames, valid frames, gradient norm before
+    clipping)`` of this process's rows. The body of :meth:`SpeechTrainer.train_step`, which
+    ``benchmarks/speech_speed.py`` times as it is.
+    """
+    with torch.autocast(features.device.type, dtype=torch.bfloat16, enabled=amp):
+        logits = model(features)                      # (N, C, K)
+    loss_sum, correct, count = frame_sums(logits, targets)  # float32 cross-entropy
+    global_count = all_reduce(count.clone())          # valid frames of the global batch
+    loss = mean_loss(loss_sum, global_count, world_size)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    parameters = [p for p in model.parameters() if p.grad is not None]
+    if grad_clip > 0:
+        grad_norm = torch.nn.utils.clip_grad_norm_(parameters, grad_clip)
+    else:
+        grad_norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in parameters]))
+    optimizer.step()
+    return loss_sum.detach(), correct, count, grad_norm.detach()
+
+
 class SpeechTrainer:
     """Holds the model, optimiser, schedule and loaders of one run; :meth:`fit` trains it."""
 
@@ -277,22 +303,11 @@ class SpeechTrainer:
         """
         features = batch["features"].to(self.device, non_blocking=True, memory_format=self.memory_format)
         targets = batch["targets"].to(self.device, non_blocking=True)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            logits = self.model(features)                 # (N, C, K)
-        loss_sum, correct, count = frame_sums(logits, targets)  # float32 cross-entropy
-        global_count = all_reduce(count.clone())          # valid frames of the global batch
-        loss = mean_loss(loss_sum, global_count, self.context.world_size)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        parameters = [p for p in self.model.parameters() if p.grad is not None]
-        if self.config.grad_clip > 0:
-            grad_norm = torch.nn.utils.clip_grad_norm_(parameters, self.config.grad_clip)
-        else:
-            grad_norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in parameters]))
-        self.optimizer.step()
+        result = optimizer_step(self.model, self.optimizer, features, targets, self.amp, self.config.grad_clip,
+                                self.context.world_size)
         self.scheduler.step()
         self.global_step += 1
-        return loss_sum.detach(), correct, count, grad_norm.detach()
+        return result
 
     def _check_finite(self) -> None:
         """Stop every process if any saw a NaN/inf loss; name the first such step and its utterances."""
