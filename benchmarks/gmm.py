@@ -32,8 +32,10 @@ import kaldi_hmm_gmm  # noqa: F401,I001  (before kaldifst)
 import kaldifst
 import numpy as np
 
-from blasr.kaldi.align import AlignOptions, align_with_gmm, align_with_log_likelihoods
-from blasr.kaldi.gmm_est import (
+from blasr.kaldi.formats.gmm import AmDiagGmm
+from blasr.kaldi.formats.model import HmmState, HmmTopology
+from blasr.kaldi.gmm.align import AlignOptions, align_with_gmm, align_with_log_likelihoods
+from blasr.kaldi.gmm.estimate import (
     accumulate_gmm_stats,
     gaussian_from_stats,
     log_likelihoods,
@@ -42,10 +44,8 @@ from blasr.kaldi.gmm_est import (
     update_gmms,
     update_transitions,
 )
-from blasr.kaldi.gmm_io import AmDiagGmm
-from blasr.kaldi.gmm_train import GmmSystem, convert_alignments, init_mono, transition_model_for
-from blasr.kaldi.model_io import HmmState, HmmTopology
-from blasr.kaldi.tree_build import (
+from blasr.kaldi.gmm.train import GmmSystem, convert_alignments, init_mono, transition_model_for
+from blasr.kaldi.gmm.tree import (
     Questions,
     accumulate_tree_stats,
     build_tree,

@@ -1,7 +1,7 @@
 """blasr: Big-Little ResNet acoustic models for hybrid speech recognition."""
 
-from blasr.core.registry import create_model, list_models
 from blasr import image, speech  # noqa: F401  (register the architectures)
+from blasr.core.registry import create_model, list_models
+from blasr.version import __version__
 
-__version__ = "0.1.0"
-__all__ = ["create_model", "list_models"]
+__all__ = ["__version__", "create_model", "list_models"]

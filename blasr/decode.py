@@ -8,7 +8,7 @@
         --out exp/bl22/decode_test --nj 4       # score with the network on the fly: no archive on disk
 
 Prints the RTF summary and the ``%WER`` line; exits 1 if any utterance failed.
-The work is :func:`blasr.kaldi.decode_dir.decode_and_score`.
+The work is :func:`blasr.kaldi.decoding.decode_dir.decode_and_score`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import os
 import sys
 from pathlib import Path
 
-from blasr.kaldi.decode import DecodeOptions
-from blasr.kaldi.decode_dir import decode_and_score
+from blasr.kaldi.decoding.decode import DecodeOptions
+from blasr.kaldi.decoding.decode_dir import decode_and_score
 
 
 def _lm_weights(text: str) -> list[float]:

@@ -9,7 +9,7 @@
 
 ``train`` writes ``EXP/mono``, ``EXP/tri`` and ``EXP/tri_ali`` (Kaldi's
 ``train_mono.sh``, ``align_si.sh``, ``train_deltas.sh``; see
-:mod:`blasr.kaldi.gmm_recipe`). ``compute-likes`` is ``gmm-compute-likes``: its
+:mod:`blasr.kaldi.gmm.recipe`). ``compute-likes`` is ``gmm-compute-likes``: its
 ``loglikes.scp`` goes to ``python -m blasr.decode``. See ``docs/kaldi.md``.
 """
 
@@ -20,14 +20,14 @@ import json
 import logging
 import sys
 
-from blasr.kaldi.gmm_recipe import (
+from blasr.kaldi.gmm.recipe import (
     GmmFeatureOptions,
     GmmRecipeOptions,
     align_cuts,
     compute_log_likelihoods,
     train_gmm_system,
 )
-from blasr.kaldi.gmm_train import MonoOptions, TriOptions
+from blasr.kaldi.gmm.train import MonoOptions, TriOptions
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="mono -> tri GMM-HMM systems and the training alignments")
     t.add_argument("--data", required=True, help="training cuts with features (blasr.features.extract)")
-    t.add_argument("--lang", required=True, help="lang directory (python -m blasr.kaldi.lang)")
+    t.add_argument("--lang", required=True, help="lang directory (python -m blasr.kaldi.lang.lang_dir)")
     t.add_argument("--exp", required=True, help="experiment directory")
     t.add_argument("--feature-kind", choices=("mfcc", "fbank"), default="mfcc",
                    help="cepstra of the stored log-mel (default) or the log-mel itself; + delta + delta-delta")

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         num_classes = None
         if args.ali_dir:
-            from blasr.kaldi.experiment import load_kaldi_experiment
+            from blasr.kaldi.formats.experiment import load_kaldi_experiment
 
             experiment = load_kaldi_experiment(args.ali_dir, args.lang, load_gmm=False)
             alignments, num_classes = experiment.pdf_alignments, experiment.num_pdfs

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from blasr.data.sphere import sphere_info_backend, sphere_source
 from blasr.features.report import StageReport
 
 SIDES = ("A", "B")
@@ -63,7 +64,6 @@ def resource_recordings(recordings) -> "RecordingSet":  # noqa: F821
     from lhotse import RecordingSet
     from lhotse.utils import fastcopy
 
-    from blasr.data.sphere import sphere_source
 
     fixed = []
     for recording in recordings:
@@ -80,7 +80,6 @@ def recordings_from_files(paths: Iterable[str | os.PathLike]) -> "RecordingSet":
     """One Recording per audio file (id = file stem), SPHERE read with or without sph2pipe."""
     from lhotse import Recording, RecordingSet
 
-    from blasr.data.sphere import sphere_info_backend
 
     with sphere_info_backend():
         recordings = [Recording.from_file(Path(p).resolve()) for p in sorted(paths)]

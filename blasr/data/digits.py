@@ -334,7 +334,7 @@ def plan_utterances(config: DigitsConfig, speakers: dict[str, list[str]]) -> lis
 
 def write_dict_dir(dict_dir: str | os.PathLike) -> Path:
     """Kaldi's dict directory for the digit words (:data:`LEXICON`, silence phone ``SIL``), as read by
-    :func:`blasr.kaldi.lang.read_dict_dir`; returns ``dict_dir``."""
+    :func:`blasr.kaldi.lang.lang_dir.read_dict_dir`; returns ``dict_dir``."""
     dict_dir = Path(dict_dir)
     dict_dir.mkdir(parents=True, exist_ok=True)
     lexicon = [f"{word} {' '.join(phones)}\n" for word in sorted(LEXICON) for phones in LEXICON[word]]

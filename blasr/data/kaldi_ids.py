@@ -32,6 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, NamedTuple
 
+from blasr.features.extract import open_cuts
+from blasr.kaldi.formats.ark import ArkWriter
+from blasr.kaldi.formats.experiment import load_kaldi_experiment
+
 logger = logging.getLogger("blasr")
 
 ROUND = "round"
@@ -164,16 +168,13 @@ def join_kaldi_alignments(
     counts and every unmatched or displaced Kaldi id). ValueError when nothing
     joined, unless ``allow_empty``.
     """
-    from blasr.data.storage import KaldiArkWriter
-    from blasr.features.extract import open_cuts
-    from blasr.kaldi.experiment import load_kaldi_experiment
 
     experiment = load_kaldi_experiment(ali_dir, lang_dir, load_gmm=False)
     cut_ids = [cut.id for cut in open_cuts(cuts)]
     result = join_kaldi_ids(cut_ids, experiment.pdf_alignments, tolerance)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with KaldiArkWriter(out_dir / "pdf") as writer:
+    with ArkWriter(out_dir / "pdf.ark", out_dir / "pdf.scp") as writer:
         for cut_id, kaldi_id in result.mapping.items():
             writer.write(cut_id, experiment.pdf_alignments[kaldi_id])
     (out_dir / "num_pdfs").write_text(f"{experiment.num_pdfs}\n")

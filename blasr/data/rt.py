@@ -20,7 +20,7 @@ or references is an error naming the directory searched.
 (``sw_46143-A_001234-001567``), no extension; ``IGNORE_TIME_SEGMENT_IN_SCORING``
 segments get no cut. Cut text is :func:`~blasr.data.text_norm.plain_reference`
 of the stm words; the stm itself (channels as ``A``/``B``, Kaldi's fixes for
-hubscr) and the glm are copied for :mod:`blasr.kaldi.hub5` scoring. A segment
+hubscr) and the glm are copied for :mod:`blasr.kaldi.scoring.hub5` scoring. A segment
 whose recording is missing or has one channel only is skipped and counted.
 """
 

@@ -21,6 +21,8 @@ import numpy as np
 from lhotse.array import Array, TemporalArray
 from lhotse.features.io import FeaturesReader, FeaturesWriter, register_reader, register_writer
 
+from blasr.kaldi.formats.ark import ArkWriter
+
 STORAGE_TYPE = "kaldi_ark"
 
 
@@ -42,34 +44,24 @@ class KaldiArkReader(FeaturesReader):
 
 @register_writer
 class KaldiArkWriter(FeaturesWriter):
-    """Writes Kaldi binary ``<path>.ark`` and the index ``<path>.scp``; keys are byte offsets."""
+    """Writes Kaldi binary ``<path>.ark`` and the index ``<path>.scp`` atomically
+    (:class:`~blasr.kaldi.formats.ark.ArkWriter`: renamed into place on close); keys are byte offsets."""
 
     name = STORAGE_TYPE
 
     def __init__(self, storage_path: str | os.PathLike, mode: str = "wb", *args, **kwargs) -> None:
         super().__init__()
+        if "a" in mode:
+            raise ValueError(f"{storage_path}: Kaldi archives are written whole (mode {mode!r} is not supported)")
         path = Path(storage_path)
-        self.ark_path = path.with_suffix(".ark").resolve()
-        self.scp_path = path.with_suffix(".scp")
-        self.ark_path.parent.mkdir(parents=True, exist_ok=True)
-        mode = mode if "b" in mode else mode + "b"
-        self.ark = open(self.ark_path, mode)
-        self.scp = open(self.scp_path, mode.replace("b", ""))
+        self.ark = ArkWriter(path.with_suffix(".ark"), path.with_suffix(".scp"))
 
     @property
     def storage_path(self) -> str:
-        return str(self.ark_path)
+        return str(self.ark.ark)
 
     def write(self, key: str, value: np.ndarray) -> str:
-        from kaldiio.matio import write_array
-
-        if any(ch.isspace() for ch in key) or not key:
-            raise ValueError(f"Kaldi keys cannot be empty or contain whitespace: {key!r}")
-        self.ark.write(f"{key} ".encode())
-        offset = self.ark.tell()  # Kaldi's scp offset points just past "key "
-        write_array(self.ark, np.ascontiguousarray(value))  # "\0B" + Kaldi binary object
-        self.scp.write(f"{key} {self.ark_path}:{offset}\n")
-        return str(offset)
+        return str(self.ark.write(key, value))
 
     def store_targets(self, key: str, targets: np.ndarray, frame_shift: float, start: float) -> TemporalArray:
         """Write an int32 frame vector; return the :class:`TemporalArray` to attach to the cut."""
@@ -78,9 +70,11 @@ class KaldiArkWriter(FeaturesWriter):
         return TemporalArray(array=array, temporal_dim=0, frame_shift=frame_shift, start=start)
 
     def close(self) -> None:
-        self.ark.close()
-        self.scp.close()
+        self.ark.commit()
 
-    def __exit__(self, *args) -> None:
-        self.close()
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is None:
+            self.ark.commit()
+        else:
+            self.ark.abort()
 

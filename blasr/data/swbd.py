@@ -74,7 +74,9 @@ from blasr.data.conversations import (
     write_part,
     write_stm,
 )
-from blasr.data.kaldi_ids import ROUND, TRUNCATE, centiseconds, utterance_id
+from blasr.data.kaldi_ids import ROUND, TRUNCATE, centiseconds, join_kaldi_alignments, utterance_id
+from blasr.data.rt import prepare_rt
+from blasr.data.sphere import sphere_info_backend
 from blasr.data.text_norm import (
     LAUGHTER,
     NOISE,
@@ -115,7 +117,6 @@ def switchboard_segments(audio_dir, transcripts_dir) -> tuple[dict, list[Segment
     """Recordings, Kaldi-normalised segments and counts of Switchboard-1 via lhotse's recipe."""
     from lhotse.recipes import prepare_switchboard
 
-    from blasr.data.sphere import sphere_info_backend
 
     audio_dir = _require_dir(audio_dir, "Switchboard audio (LDC97S62, --swbd-dir)")
     transcripts_dir = _require_dir(transcripts_dir, "Switchboard ms98 transcripts (--swbd-transcripts)")
@@ -186,7 +187,6 @@ def fisher_segments(audio_dir, transcripts_dir, work_dir: Path) -> tuple[dict, l
     ``fisher_data_prep.sh``: ``fe_03_00001-A-000098-001156``, truncated centiseconds)."""
     from lhotse.recipes import prepare_fisher_english
 
-    from blasr.data.sphere import sphere_info_backend
 
     audio_dir = _require_dir(audio_dir, "Fisher audio (--fisher-dir)")
     transcripts_dir = _require_dir(transcripts_dir, "Fisher transcripts (--fisher-transcripts)")
@@ -245,7 +245,6 @@ def prepare_eval2000(audio_dir, transcripts_dir, out_dir, work_dir: Path):
     """Hub5'00 cuts (see the module doc); returns the written :class:`~blasr.data.conversations.Part`."""
     from lhotse.recipes import prepare_eval2000 as lhotse_prepare_eval2000
 
-    from blasr.data.sphere import sphere_info_backend
 
     english = _eval2000_audio_dir(_require_dir(audio_dir, "eval2000 audio (LDC2002S09, --eval2000-dir)"))
     reference = _eval2000_reference_dir(_require_dir(transcripts_dir, "eval2000 transcripts (--eval2000-transcripts)"))
@@ -366,7 +365,6 @@ def prepare(
 
     A set whose ``.completed`` marker holds the same settings is loaded, not rebuilt.
     """
-    from blasr.data.rt import prepare_rt
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -470,7 +468,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{name}: {len(part.cuts)} utterances, {part.report.stats.get('hours', 0):.2f} h, "
                       f"{part.report.num_skipped} skipped -> {part.directory}")
         else:
-            from blasr.data.kaldi_ids import join_kaldi_alignments
 
             scp, result = join_kaldi_alignments(args.cuts, args.ali_dir, args.out, args.lang, args.tolerance,
                                                 args.allow_empty)

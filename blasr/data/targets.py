@@ -33,6 +33,7 @@ import numpy as np
 from blasr.data.storage import KaldiArkWriter
 from blasr.features.extract import feature_frames, open_cuts
 from blasr.features.report import StageReport
+from blasr.kaldi.formats.ark import ArkWriter
 
 MANIFEST = "cuts.jsonl.gz"
 IGNORE_INDEX = -100  # torch.nn.functional.cross_entropy's default ignore_index
@@ -165,13 +166,13 @@ def _random_access(alignments, tmp: Path) -> Mapping:
     else:
         helper, pairs = None, alignments
     try:
-        with KaldiArkWriter(tmp / "alignments") as copy:
+        with ArkWriter(tmp / "alignments.ark", tmp / "alignments.scp") as copy:
             for key, vector in pairs:
                 vector = np.asarray(vector).reshape(-1)
                 if vector.size and not np.issubdtype(vector.dtype, np.integer):
                     raise ValueError(f"alignment {key}: {vector.dtype} values, expected integer pdf-ids")
                 copy.write(key, vector.astype(np.int32))
-        scp = copy.scp_path
+        scp = copy.scp
     finally:
         if helper is not None:
             helper.close()

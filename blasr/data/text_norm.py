@@ -40,7 +40,7 @@ alternation ``{ a / b }`` the first alternative kept; tags (``<B_ASIDE>``,
 ``<contraction e_form=...>``) and hesitations (``%um``, ``%hesitation``)
 removed; LDC ``.txt`` events ``{breath}``, ``{lipsmack}`` become ``[noise]``,
 ``[laugh]`` becomes ``[laughter]``; punctuation at word ends removed.
-Scoring itself keeps the annotations (:mod:`blasr.kaldi.hub5`).
+Scoring itself keeps the annotations (:mod:`blasr.kaldi.scoring.hub5`).
 """
 
 from __future__ import annotations

@@ -8,14 +8,7 @@
 See ``docs/features.md``.
 """
 
-from blasr.features.cmvn import (
-    NORMALIZATIONS,
-    CmvnStats,
-    CmvnTable,
-    apply_cmvn,
-    compute_cmvn_table,
-    utterance_cmvn,
-)
+from blasr.features.cmvn import NORMALIZATIONS, CmvnStats, CmvnTable, apply_cmvn, compute_cmvn_table, utterance_cmvn
 from blasr.features.config import FbankConfig
 from blasr.features.deltas import add_deltas, delta_kernels
 from blasr.features.extract import compute_features, feature_frames, load_static, open_cuts

@@ -12,13 +12,12 @@
 See ``docs/training.md``.
 """
 
-from blasr.inference.export import AtomicArkWriter, ExportResult, NetworkScores, ScoreError, export_posteriors
+from blasr.inference.export import ExportResult, NetworkScores, ScoreError, export_posteriors
 from blasr.inference.forward import dense_logits
 from blasr.inference.optimize import fold_batch_norm, is_channels_last, optimize_for_inference
 from blasr.inference.posteriors import NnetForwardOptions, PosteriorTransform
 
 __all__ = [
-    "AtomicArkWriter",
     "ExportResult",
     "NetworkScores",
     "NnetForwardOptions",

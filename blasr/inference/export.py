@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
@@ -41,9 +40,9 @@ from blasr.features.report import StageReport
 from blasr.inference.forward import dense_logits
 from blasr.inference.optimize import optimize_for_inference
 from blasr.inference.posteriors import NnetForwardOptions, PosteriorTransform
+from blasr.kaldi.formats.ark import ArkWriter
 from blasr.training.model_file import load_model_file
 from blasr.training.priors import read_counts
-from blasr.utils.checkpoint import default_file_mode
 from blasr.utils.progress import progress_bar
 
 logger = logging.getLogger("blasr.export")
@@ -58,61 +57,6 @@ class ExportResult:
     @property
     def failed(self) -> int:
         return self.report.num_skipped
-
-
-class AtomicArkWriter:
-    """Kaldi binary archive + scp index, written to temporary files and renamed on :meth:`commit`.
-
-    The scp lines point into the final archive path (``utt /abs/NAME.ark:offset``).
-    Leaving the ``with`` block by an exception removes the temporary files and
-    leaves any previous archive untouched.
-    """
-
-    def __init__(self, ark: str | os.PathLike, scp: str | os.PathLike) -> None:
-        self.ark, self.scp = Path(ark).resolve(), Path(scp)
-        self.ark.parent.mkdir(parents=True, exist_ok=True)
-        self.keys: set[str] = set()
-        fd, self._tmp_ark = tempfile.mkstemp(prefix=f".{self.ark.name}.", suffix=".tmp", dir=self.ark.parent)
-        self._ark = os.fdopen(fd, "wb")
-        fd, self._tmp_scp = tempfile.mkstemp(prefix=f".{self.scp.name}.", suffix=".tmp", dir=self.ark.parent)
-        self._scp = os.fdopen(fd, "w")
-        for tmp in (self._tmp_ark, self._tmp_scp):
-            os.chmod(tmp, default_file_mode())
-
-    def write(self, key: str, matrix: np.ndarray) -> None:
-        from kaldiio.matio import write_array
-
-        if not key or any(ch.isspace() for ch in key):
-            raise ValueError(f"Kaldi keys cannot be empty or contain whitespace: {key!r}")
-        self._ark.write(f"{key} ".encode())
-        offset = self._ark.tell()  # Kaldi's scp offset points just past "key "
-        write_array(self._ark, np.ascontiguousarray(matrix, dtype=np.float32))  # "\0BFM " rows cols data
-        self._scp.write(f"{key} {self.ark}:{offset}\n")
-        self.keys.add(key)
-
-    def commit(self) -> None:
-        for f in (self._ark, self._scp):
-            f.flush()
-            os.fsync(f.fileno())
-            f.close()
-        # the old index goes first: a crash between the renames leaves no index pointing into the wrong archive
-        self.scp.unlink(missing_ok=True)
-        os.replace(self._tmp_ark, self.ark)
-        os.replace(self._tmp_scp, self.scp)
-
-    def abort(self) -> None:
-        for f, tmp in ((self._ark, self._tmp_ark), (self._scp, self._tmp_scp)):
-            f.close()
-            Path(tmp).unlink(missing_ok=True)
-
-    def __enter__(self) -> "AtomicArkWriter":
-        return self
-
-    def __exit__(self, kind, value, traceback) -> None:
-        if kind is None:
-            self.commit()
-        else:
-            self.abort()
 
 
 def export_posteriors(
@@ -162,7 +106,7 @@ def export_posteriors(
         logger.warning("%d classes are below --prior-floor %g and disabled (as nnet-forward does)",
                        transform.num_disabled, options.prior_floor)
     frames = 0
-    with AtomicArkWriter(out_dir / f"{name}.ark", out_dir / f"{name}.scp") as writer:
+    with ArkWriter(out_dir / f"{name}.ark", out_dir / f"{name}.scp") as writer:
         for cut in progress_bar(open_cuts(cuts), desc="export", enabled=progress):
             if cut.id in writer.keys:
                 report.skip(cut.id, "duplicate: this utterance id was already written")
@@ -204,7 +148,7 @@ class NetworkScores(Mapping):
     cannot be scored raises :class:`ScoreError` naming the reason.
     """
 
-    crosses_processes = True  # blasr.kaldi.decode.decode_many hands it to its worker processes as it is
+    crosses_processes = True  # blasr.kaldi.decoding.decode.decode_many hands it to its worker processes as it is
 
     def __init__(self, model_path: str | os.PathLike, cuts, options: NnetForwardOptions = NnetForwardOptions(),
                  use_priors: bool = True, class_frame_counts: str | os.PathLike | None = None,

@@ -28,6 +28,8 @@ from typing import IO, Any, Callable
 
 import torch
 
+from blasr.utils.files import default_file_mode
+
 logger = logging.getLogger(__name__)
 
 _CHECKPOINT_NAME = re.compile(r"epoch_(\d+)(?:_batch_(\d+))?\.pt$")
@@ -62,13 +64,6 @@ def _atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) ->
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
-
-
-def default_file_mode() -> int:
-    """The mode ``open()`` would give a new file: 0666 minus the process's umask."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:

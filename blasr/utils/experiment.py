@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-import blasr
+from blasr.version import __version__
 
 
 def git_revision(path: str | os.PathLike | None = None) -> dict[str, Any]:
@@ -31,7 +31,7 @@ def git_revision(path: str | os.PathLike | None = None) -> dict[str, Any]:
 
     ``path`` defaults to the blasr package, i.e. the code that is actually running.
     """
-    where = Path(path) if path is not None else Path(blasr.__file__).parent
+    where = Path(path) if path is not None else Path(__file__).resolve().parents[1]
 
     def git(*args: str) -> str | None:
         try:
@@ -62,7 +62,7 @@ def write_run_info(exp_dir: str | os.PathLike, config: dict[str, Any],
     info = {
         "config": config,
         "git": git_revision(),
-        "versions": {"blasr": blasr.__version__, "torch": torch.__version__,
+        "versions": {"blasr": __version__, "torch": torch.__version__,
                      "python": platform.python_version()},
         "argv": sys.argv,
     }

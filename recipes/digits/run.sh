@@ -55,7 +55,7 @@ fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   log "stage 2: lang, GMM mono -> tri ($num_leaves leaves), alignments, HCLG, GMM baseline"
-  python -m blasr.kaldi.lang $data/corpus/dict $data/lang --word-loop --overwrite
+  python -m blasr.kaldi.lang.lang_dir $data/corpus/dict $data/lang --word-loop --overwrite
   python -m blasr.gmm train --data $data/fbank/train/cuts.jsonl.gz --lang $data/lang --exp $exp/gmm \
     --mono-utterances 500 --mono-iters 25 --mono-gauss 400 --tri-iters 20 \
     --num-leaves $num_leaves --total-gauss $total_gauss --seed $seed
@@ -63,7 +63,7 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
     --out $exp/gmm/tri_ali_dev --nj $nj
   python -m blasr.targets --cuts $data/fbank/train/cuts.jsonl.gz --ali-dir $exp/gmm/tri_ali --out $data/targets/train
   python -m blasr.targets --cuts $data/fbank/dev/cuts.jsonl.gz --ali-dir $exp/gmm/tri_ali_dev --out $data/targets/dev
-  python -m blasr.kaldi.graph $data/lang $exp/gmm/tri $exp/gmm/tri/graph
+  python -m blasr.kaldi.decoding.graph $data/lang $exp/gmm/tri $exp/gmm/tri/graph
   for part in dev test; do
     python -m blasr.gmm compute-likes --model $exp/gmm/tri --data $data/fbank/$part/cuts.jsonl.gz \
       --out $exp/gmm/tri/loglikes_$part

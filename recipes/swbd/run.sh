@@ -134,13 +134,13 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
     cp $exp/kaldi_ali/train_nodup/num_pdfs $exp/num_pdfs
     if [ -z "$kaldi_graph" ]; then
       [ -n "$arpa" ] || die "give --arpa (the LM for G.fst) or --kaldi-graph (a Kaldi HCLG directory)"
-      python -m blasr.kaldi.format_lm $kaldi_lang $arpa $data/lang_test --unknown-words skip
-      python -m blasr.kaldi.graph $data/lang_test $kaldi_ali_dir $graph
+      python -m blasr.kaldi.lang.format_lm $kaldi_lang $arpa $data/lang_test --unknown-words skip
+      python -m blasr.kaldi.decoding.graph $data/lang_test $kaldi_ali_dir $graph
     fi
   else
     log "stage 2: lang, GMM mono -> tri ($num_leaves leaves), alignments, targets, graph"
     [ -n "$arpa" ] || die "give --arpa (the LM for G.fst)"
-    python -m blasr.kaldi.lang $corpus/dict $data/lang --oov '<unk>' --arpa $arpa --unknown-lm-words skip
+    python -m blasr.kaldi.lang.lang_dir $corpus/dict $data/lang --oov '<unk>' --arpa $arpa --unknown-lm-words skip
     python -m blasr.gmm train --data $data/fbank/train_nodup/cuts.jsonl.gz --lang $data/lang --exp $exp/gmm \
       --mono-utterances $mono_utterances --mono-iters $mono_iters --tri-iters $tri_iters \
       --num-leaves $num_leaves --total-gauss $total_gauss --boost-silence $boost_silence --map-oov
@@ -150,7 +150,7 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
       --out $exp/targets/train_nodup
     python -m blasr.targets --cuts $data/fbank/train_dev/cuts.jsonl.gz --ali-dir $exp/gmm/tri_ali_dev \
       --out $exp/targets/train_dev
-    python -m blasr.kaldi.graph $data/lang $exp/gmm/tri $graph
+    python -m blasr.kaldi.decoding.graph $data/lang $exp/gmm/tri $graph
     cp $graph/num_pdfs $exp/num_pdfs
   fi
 fi
@@ -228,12 +228,12 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
       [ -f $corpus/$set/glm ] && refs+=(--glm $corpus/$set/glm)
       subsets=()
       [ $set = eval2000 ] && subsets=(--subset swbd=sw_ --subset callhome=en_)
-      python -m blasr.kaldi.hub5 score --hyp $exp/$arch/decode_$set/text "${refs[@]}" \
+      python -m blasr.kaldi.scoring.hub5 score --hyp $exp/$arch/decode_$set/text "${refs[@]}" \
         ${subsets[@]+"${subsets[@]}"} --out $exp/$arch/decode_$set
     done
     systems+=(--system "$arch=$exp/$arch")
   done
-  python -m blasr.kaldi.hub5 table "${systems[@]}" --set eval2000 --tune-set $tune_set --out $exp/results.md
+  python -m blasr.kaldi.scoring.hub5 table "${systems[@]}" --set eval2000 --tune-set $tune_set --out $exp/results.md
   python -m blasr.results "${systems[@]}" --sets $tune_set $test_sets --out $exp/results_all.md
 fi
 log "done (stages $stage..$stop_stage)"

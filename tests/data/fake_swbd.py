@@ -365,7 +365,7 @@ def make_kaldi_alignments(blasr_ali_dirs: list[Path], out_dir: Path) -> FakeKald
     """A Kaldi ``tri4_ali_nodup`` from blasr alignment directories (same model): every third utterance's
     end time moved by one centisecond in its id (Kaldi's rounding), two jobs, two foreign utterances."""
     from blasr.data.kaldi_ids import parse_utterance_id
-    from blasr.kaldi.io import read_int_vectors, write_int_vectors
+    from blasr.kaldi.formats.io import read_int_vectors, write_int_vectors
 
     out_dir.mkdir(parents=True, exist_ok=True)
     first = blasr_ali_dirs[0]

@@ -27,7 +27,7 @@ from blasr.data.digits import (
     split_speakers,
     write_dict_dir,
 )
-from blasr.kaldi.lang import prepare_lang, read_dict_dir
+from blasr.kaldi.lang.prepare import prepare_lang, read_dict_dir
 
 # "en-us" is a prefix of "en-us-nyc": utterance ids must still sort by speaker.
 VOICES = ("en-gb", "en-us", "en-us-nyc", "en-gb-x-rp")

@@ -2,14 +2,7 @@
 
 import pytest
 
-from blasr.data.kaldi_ids import (
-    ROUND,
-    TRUNCATE,
-    centiseconds,
-    join_kaldi_ids,
-    parse_utterance_id,
-    utterance_id,
-)
+from blasr.data.kaldi_ids import ROUND, TRUNCATE, centiseconds, join_kaldi_ids, parse_utterance_id, utterance_id
 
 
 def test_ids_round_like_swbd1_data_prep_and_truncate_like_eval2000():

@@ -8,14 +8,7 @@ from lhotse import CutSet, RecordingSet
 
 from blasr.data.conversations import Segment, extend_segments
 from blasr.data.kaldi_ids import parse_utterance_id
-from blasr.data.swbd import (
-    CorpusError,
-    fisher_segments,
-    main,
-    prepare,
-    remove_duplicate_utterances,
-    split_train_dev,
-)
+from blasr.data.swbd import CorpusError, fisher_segments, main, prepare, remove_duplicate_utterances, split_train_dev
 from blasr.data.text_norm import normalize_swbd_words
 from tests.data.fake_swbd import make_fake_corpus, make_fake_fisher
 
@@ -167,7 +160,7 @@ def test_dict_directory(prepared):
     assert ["them", "dh eh m"] in lexicon and ["them", "dh ax m"] in lexicon  # them_1 became a variant
     assert (out / "dict" / "silence_phones.txt").read_text().split() == ["sil", "spn", "nsn", "lau"]
     assert "sil" not in (out / "dict" / "nonsilence_phones.txt").read_text().split()
-    from blasr.kaldi.lang import prepare_lang, read_dict_dir
+    from blasr.kaldi.lang.prepare import prepare_lang, read_dict_dir
 
     lang = prepare_lang(read_dict_dir(out / "dict"), out.parent / "lang", oov="<unk>")  # a valid dict directory
     assert "uh-huh" in lang.real_words

@@ -11,9 +11,7 @@ from blasr.core.blocks import bottleneck_block
 from blasr.core.layout import IMAGE
 from blasr.export import main as export_main
 from blasr.features import open_cuts
-from blasr.inference import (
-    dense_logits, export_posteriors, fold_batch_norm, is_channels_last, optimize_for_inference,
-)
+from blasr.inference import dense_logits, export_posteriors, fold_batch_norm, is_channels_last, optimize_for_inference
 from blasr.training.model_file import feature_settings, model_info, save_model_file
 from blasr.training.priors import analyze_counts, count_targets
 from tests.conftest import randomize_batchnorm

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from blasr.kaldi.model_io import HmmState, HmmTopology
+from blasr.kaldi.formats.model import HmmState, HmmTopology
 
 SILENCE = 1
 PHONES = (1, 2, 3, 4, 5, 6)
@@ -105,7 +105,7 @@ def corpus() -> Corpus:
 @functools.lru_cache(maxsize=None)
 def trained_mono():
     """Monophones trained on :func:`corpus` (phone transcripts) and the final alignment with them."""
-    from blasr.kaldi.gmm_train import MonoOptions, align_corpus, train_mono
+    from blasr.kaldi.gmm.train import MonoOptions, align_corpus, train_mono
 
     data = corpus()
     result = train_mono(
@@ -115,7 +115,7 @@ def trained_mono():
 
 
 def phone_accuracy(transition_model, alignments, data: Corpus) -> float:
-    from blasr.kaldi.model_io import ali_to_phones
+    from blasr.kaldi.formats.model import ali_to_phones
 
     right = sum(int((ali_to_phones(transition_model, a) == data.frame_phones[u]).sum()) for u, a in alignments.items())
     return right / sum(len(data.frame_phones[u]) for u in alignments)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from blasr.kaldi.gmm_io import AmDiagGmm, DiagGmm
-from blasr.kaldi.lang import Lang
-from blasr.kaldi.model_io import TransitionModel
-from blasr.kaldi.tree_io import ContextDependency
+from blasr.kaldi.formats.gmm import AmDiagGmm, DiagGmm
+from blasr.kaldi.formats.model import TransitionModel
+from blasr.kaldi.formats.tree import ContextDependency
+from blasr.kaldi.lang.lang_dir import Lang
 
 # "yeah" is a prefix of "yes", "no" and "know" are homophones: L_disambig needs #1 and #2.
 LEXICON = [("yes", "y e s"), ("yeah", "y e"), ("no", "n o"), ("know", "n o"), ("!SIL", "SIL"), ("<unk>", "SPN")]

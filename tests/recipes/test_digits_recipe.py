@@ -10,7 +10,7 @@ import pytest
 
 from blasr.decode import main as decode_main
 from blasr.gmm import main as gmm_main
-from blasr.kaldi.io import read_int_vectors
+from blasr.kaldi.formats.io import read_int_vectors
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "digits" / "run.sh"
 

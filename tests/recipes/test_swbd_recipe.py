@@ -121,7 +121,7 @@ def test_swbd_recipe_with_kaldi_alignments(prepared):
     # a "Kaldi experiment": its data/lang, a tri system and alignments of train_nodup and train_dev, in
     # Kaldi's alignment-directory format with Kaldi-style ids (made with blasr's GMM code)
     kaldi = root / "kaldi"
-    python("-m", "blasr.kaldi.lang", data / "corpus" / "dict", kaldi / "data" / "lang", "--oov", "<unk>")
+    python("-m", "blasr.kaldi.lang.lang_dir", data / "corpus" / "dict", kaldi / "data" / "lang", "--oov", "<unk>")
     python("-m", "blasr.gmm", "train", "--data", data / "fbank" / "train_nodup" / "cuts.jsonl.gz", "--lang",
            kaldi / "data" / "lang", "--exp", kaldi / "gmm", "--num-leaves", 40, "--total-gauss", 200,
            "--mono-utterances", 30, "--mono-iters", 10, "--tri-iters", 10, "--map-oov")
@@ -146,7 +146,7 @@ def test_swbd_recipe_with_kaldi_alignments(prepared):
     targets = CutSet.from_file(exp / "targets" / "train_nodup" / "cuts.jsonl.gz")
     assert sorted(c.id for c in targets) == sorted(nodup)
     from blasr.data.targets import load_targets
-    from blasr.kaldi.experiment import load_kaldi_experiment
+    from blasr.kaldi.formats.experiment import load_kaldi_experiment
 
     pdfs = load_kaldi_experiment(fake.ali_dir, load_gmm=False).pdf_alignments
     moved = next(c for c in targets if fake.renamed[c.id] != c.id)

@@ -5,8 +5,16 @@ import pytest
 import torch
 
 from blasr.utils.checkpoint import (
-    CheckpointError, atomic_save, atomic_write_text, checkpoint_name, checkpoint_position, find_latest_checkpoint,
-    list_checkpoints, load_checkpoint, load_latest_checkpoint, prune_checkpoints,
+    CheckpointError,
+    atomic_save,
+    atomic_write_text,
+    checkpoint_name,
+    checkpoint_position,
+    find_latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    load_latest_checkpoint,
+    prune_checkpoints,
 )
 
 

@@ -8,7 +8,13 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from blasr.utils.distributed import (
-    ShardedBatchSampler, all_reduce, broadcast_buffers, cleanup, init_distributed, reduce_sums, setup_logging,
+    ShardedBatchSampler,
+    all_reduce,
+    broadcast_buffers,
+    cleanup,
+    init_distributed,
+    reduce_sums,
+    setup_logging,
 )
 
 TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")

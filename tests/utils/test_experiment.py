@@ -6,7 +6,12 @@ import torch
 
 from blasr.utils.checkpoint import atomic_save, load_checkpoint
 from blasr.utils.experiment import (
-    describe_revision, git_revision, rng_state, seed_everything, set_rng_state, write_run_info,
+    describe_revision,
+    git_revision,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+    write_run_info,
 )
 
 

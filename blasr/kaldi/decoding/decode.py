@@ -1,0 +1,505 @@
+"""Decoding on HCLG with Kaldi's lattice-faster decoder (kaldi-hmm-gmm), from a score matrix or from the GMM.
+
+* :func:`decode_matrix` is ``latgen-faster-mapped``: per-frame log-likelihoods
+  ``(frames, num_pdfs)`` (the hybrid network's log-posteriors minus the scaled
+  log-priors, float32, as the export writes them, or read from a Kaldi archive
+  with :func:`read_matrices` or, streaming a script, :func:`open_matrices`) times the acoustic scale.
+* :func:`decode_gmm` is ``gmm-latgen-faster``: the GMM scores the features
+  (kaldi-hmm-gmm's ``DecodableAmDiagGmmScaled``), the baseline.
+* :func:`sweep` decodes a dev set over LM weights (acoustic scale = 1 / LM
+  weight) and word-insertion penalties and picks the best with
+  :func:`blasr.kaldi.scoring.wer.best_setting`, as Kaldi's ``score.sh`` does.
+
+How the matrix reaches the decoder: kaldi-hmm-gmm's ``DecodableCtc`` returns
+``matrix[frame, index - 1]`` for graph input label ``index``. HCLG's input
+labels are transition-ids, so the graph is relabelled once (transition-id ``t``
+becomes ``pdf(t) + 1``) and the ``(frames, num_pdfs)`` matrix is used as it is:
+no ``(frames, num_transition_ids)`` expansion, which for a Switchboard model
+(about 11,500 pdfs but 210,000 transition-ids) would take about 1 GB per 1,000
+frames. The best path and the words are the same (the transition-ids of one
+pdf all get that pdf's score); the alignment comes back as pdf-ids.
+
+The decoder gives the best path, not the lattice (kaldi-hmm-gmm does not
+expose it), so a sweep re-decodes for every setting, and the word-insertion
+penalty is added to the graph's word arcs (equal to ``lattice-add-penalty`` on
+the best path). :func:`decode_many` reads each utterance's matrix once and
+decodes it under every setting, in ``num_jobs`` processes that each take a
+contiguous share of the utterances (Kaldi's ``nj``). Speed is reported as the
+real-time factor: decoding seconds (summed over processes) over audio seconds,
+at 100 frames per second.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence, Union
+
+import numpy as np
+
+from blasr.kaldi.decoding.graph import add_word_penalty, relabel_input
+from blasr.kaldi.formats.ark import open_matrices, read_matrices
+from blasr.kaldi.formats.fst import fst_arrays, read_fst
+from blasr.kaldi.formats.gmm import AmDiagGmm
+from blasr.kaldi.formats.model import TransitionModel, as_transition_model
+from blasr.kaldi.formats.symbols import SymbolTable, read_symbol_table
+from blasr.kaldi.scoring.wer import ErrorCounts, best_setting, score, write_text
+from blasr.utils.jobs import contiguous_shares, run_spawned
+
+logger = logging.getLogger("blasr")
+
+FRAME_RATE = 100.0  # frames per second of audio (10 ms shift)
+Matrices = Union[Mapping[str, np.ndarray], Iterable[tuple[str, np.ndarray]], str, os.PathLike]
+
+
+class DecodeError(ValueError):
+    """Scores that do not fit the model or graph (the message names the utterance)."""
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """``latgen-faster-mapped`` options (Kaldi's nnet decoding defaults, beam 13, lattice beam 8)."""
+
+    acoustic_scale: float = 0.1
+    beam: float = 13.0
+    lattice_beam: float = 8.0
+    max_active: int = 7000
+    min_active: int = 200
+    word_insertion_penalty: float = 0.0
+    allow_partial: bool = True  # output the best partial path when no final state is reached (steps/decode.sh)
+
+
+@dataclass
+class Hypothesis:
+    """The best path of one utterance.
+
+    ``score`` is the log-likelihood of the path as the decoder sees it:
+    ``acoustic_scale * acoustic log-likelihood - graph cost`` (Kaldi's
+    ``-(graph + acoustic cost)``). ``pdfs`` has one pdf-id per frame.
+    """
+
+    utterance: str
+    words: list[str]
+    word_ids: list[int]
+    pdfs: np.ndarray
+    score: float
+    num_frames: int
+    seconds: float
+    partial: bool = False  # no final state was reached
+
+
+@dataclass
+class Decoding:
+    """Hypotheses of a set of utterances, with what failed and the speed."""
+
+    hypotheses: dict[str, Hypothesis] = field(default_factory=dict)
+    failed: list[str] = field(default_factory=list)
+    num_frames: int = 0
+    seconds: float = 0.0
+
+    @property
+    def hyps(self) -> dict[str, list[str]]:
+        return {utt: h.words for utt, h in self.hypotheses.items()}
+
+    @property
+    def partial(self) -> list[str]:
+        return [utt for utt, h in self.hypotheses.items() if h.partial]
+
+    @property
+    def rtf(self) -> float:
+        """Real-time factor: decoding seconds per second of audio (frames at 100 per second)."""
+        return self.seconds / (self.num_frames / FRAME_RATE) if self.num_frames else 0.0
+
+    def add(self, hypothesis: Hypothesis | None, utterance: str) -> None:
+        if hypothesis is None:
+            self.failed.append(utterance)
+        else:
+            self.hypotheses[utterance] = hypothesis
+            self.num_frames += hypothesis.num_frames
+            self.seconds += hypothesis.seconds
+
+    def summary(self) -> str:
+        return (
+            f"decoded {len(self.hypotheses)} utterances ({self.num_frames} frames, "
+            f"{self.num_frames / FRAME_RATE:.1f} s of audio) in {self.seconds:.2f} s, RTF {self.rtf:.4f}; "
+            f"{len(self.partial)} partial, {len(self.failed)} failed"
+        )
+
+    def write_text(self, path: str | os.PathLike) -> None:
+        """A Kaldi ``text`` file of the hypotheses (``utt word word ...``)."""
+        write_text(self.hyps, path)
+
+
+def _as_mapping(items: Matrices) -> Mapping[str, np.ndarray]:
+    if isinstance(items, (str, os.PathLike)):
+        return open_matrices(items)
+    if isinstance(items, Mapping):
+        return items
+    return dict(items)
+
+
+def _iter_matrices(items: Matrices) -> Iterator[tuple[str, np.ndarray]]:
+    if isinstance(items, (str, os.PathLike)):
+        return read_matrices(items)
+    if isinstance(items, Mapping):
+        return iter(items.items())
+    return iter(items)
+
+
+def decode_many(
+    loglikes: Matrices,
+    graph: Any,
+    transition_model: TransitionModel | str | os.PathLike,
+    words: SymbolTable | str | os.PathLike | None,
+    settings: Sequence[DecodeOptions],
+    num_jobs: int = 1,
+) -> list[Decoding]:
+    """Decode every ``(utterance, matrix)`` of ``loglikes`` under each of ``settings``: one :class:`Decoding` per
+    setting, utterances in input order.
+
+    Each matrix is read once and decoded under every setting (a ``.scp`` is
+    streamed, one matrix in memory per process). With ``num_jobs`` > 1 the
+    utterances are split into that many contiguous shares, each decoded by its
+    own process with its own copy of the graph; ``graph`` must then be a file
+    or graph directory (an FST object does not cross processes).
+    """
+    if not settings:
+        raise ValueError("no decoding settings")
+    if num_jobs < 1:
+        raise ValueError(f"num_jobs must be at least 1, not {num_jobs}")
+    matrices = _as_mapping(loglikes)
+    utterances = list(matrices)
+    if not utterances:
+        raise DecodeError("no utterances to decode")
+    num_jobs = min(num_jobs, len(utterances))
+    if num_jobs == 1:
+        shards = [_decode_shard(graph, transition_model, words, settings, matrices, utterances)]
+    else:
+        if not isinstance(graph, (str, os.PathLike)):
+            raise ValueError("decoding with num_jobs > 1 needs the graph as a file (HCLG.fst or its directory)")
+        source = _shareable_source(loglikes, matrices)
+        calls = [(graph, transition_model, words, settings,
+                  {key: source[key] for key in keys} if isinstance(source, dict) else source, keys)
+                 for keys in contiguous_shares(utterances, num_jobs)]
+        shards = run_spawned(_decode_shard, calls, lambda error: DecodeError(
+            f"a decoding process died ({error}); run with one job (--nj 1) to see why, "
+            "or with fewer jobs if memory ran out (each holds a copy of the graph)"))
+    decodings = []
+    for index in range(len(settings)):
+        decoding = Decoding()
+        for shard in shards:
+            for utterance, hypothesis in shard[index]:
+                decoding.add(hypothesis, utterance)
+        decodings.append(decoding)
+    return decodings
+
+
+def _shareable_source(loglikes: Matrices, matrices: Mapping[str, np.ndarray]) -> Matrices:
+    """What a worker process needs to read its utterances: the script's path, a mapping that computes its
+    matrices where it is used (``crosses_processes``, e.g. :class:`blasr.inference.NetworkScores`), or the
+    matrices themselves."""
+    if getattr(matrices, "crosses_processes", False):
+        return matrices
+    if isinstance(loglikes, (str, os.PathLike)) and not isinstance(matrices, dict):
+        return str(loglikes)  # a .scp: each process streams its own share
+    return dict(matrices)
+
+
+def _decode_shard(
+    graph: Any,
+    transition_model: TransitionModel | str | os.PathLike,
+    words: SymbolTable | str | os.PathLike | None,
+    settings: Sequence[DecodeOptions],
+    source: Matrices,
+    utterances: Sequence[str],
+) -> list[list[tuple[str, Hypothesis | None]]]:
+    base = Decoder(graph, transition_model, words, settings[0])
+    decoders = [base] + [base.with_options(**vars(options)) for options in settings[1:]]  # graphs shared
+    matrices = _as_mapping(source)
+    results: list[list[tuple[str, Hypothesis | None]]] = [[] for _ in settings]
+    for utterance in utterances:
+        try:
+            matrix = matrices[utterance]
+        except ValueError as error:  # e.g. a cut the network cannot score: counted as failed, not fatal
+            logger.warning("utterance %s: no scores (%s)", utterance, error)
+            matrix = None
+        for decoder, result in zip(decoders, results):
+            result.append((utterance, None if matrix is None else decoder.decode_matrix(matrix, utterance)))
+    return results
+
+
+class Decoder:
+    """One graph, one transition model, one set of options: decodes utterances one at a time.
+
+    Args:
+        graph: a ``kaldifst.StdVectorFst``, an ``HCLG.fst`` file (const or
+            vector) or a graph directory (then ``words`` defaults to its ``words.txt``).
+        transition_model: a :class:`TransitionModel` or a model file (``final.mdl``).
+        words: a :class:`SymbolTable` or ``words.txt``; None only with a graph directory.
+        options: :class:`DecodeOptions`.
+    """
+
+    def __init__(
+        self,
+        graph: Any,
+        transition_model: TransitionModel | str | os.PathLike,
+        words: SymbolTable | str | os.PathLike | None = None,
+        options: DecodeOptions | None = None,
+    ):
+        if isinstance(graph, (str, os.PathLike)):
+            path = Path(graph)
+            if path.is_dir():
+                words = path / "words.txt" if words is None else words
+                path = path / "HCLG.fst"
+            graph = read_fst(path)
+        if words is None:
+            raise ValueError("words (words.txt) is needed to turn word ids into words")
+        self.words = words if isinstance(words, SymbolTable) else read_symbol_table(words)
+        self.transition_model = as_transition_model(transition_model)
+        self.options = options or DecodeOptions()
+        self._graphs: dict[tuple[str, float], Any] = {("transition-ids", 0.0): graph}
+        self._decoders: dict[tuple[str, float], Any] = {}
+        self._kaldi_model = self.transition_model.to_kaldi_hmm_gmm()
+        self._gmm: tuple[AmDiagGmm, Any] | None = None
+        self._check_graph(graph)
+
+    def _check_graph(self, graph: Any) -> None:
+        arrays = fst_arrays(graph)
+        if arrays.start < 0:
+            raise DecodeError("the decoding graph is empty (no start state)")
+        num_tids = self.transition_model.num_transition_ids
+        if arrays.num_arcs and arrays.arcs["ilabel"].max() > num_tids:
+            raise DecodeError(
+                f"the graph has input label {arrays.arcs['ilabel'].max()} but the model only {num_tids} "
+                "transition-ids: disambiguation symbols left in, or a graph built for another model"
+            )
+        unknown = set(np.unique(arrays.arcs["olabel"]).tolist()) - {i for _, i in self.words}
+        if unknown:
+            raise DecodeError(
+                f"the graph outputs word ids {sorted(unknown)[:5]} that are not in {self.words.name or 'the words'}"
+            )
+
+    def with_options(self, **changes: Any) -> "Decoder":
+        """The same decoder (graphs shared) with some options changed."""
+        other = object.__new__(Decoder)
+        other.__dict__.update(self.__dict__)
+        other.options = replace(self.options, **changes)
+        other._decoders = {}
+        return other
+
+    def _graph(self, labels: str) -> Any:
+        penalty = self.options.word_insertion_penalty
+        key = (labels, penalty)
+        if key not in self._graphs:
+            if penalty != 0.0:
+                base = self._graph_without_penalty(labels)
+                self._graphs[key] = add_word_penalty(base, penalty)
+            else:
+                self._graphs[key] = self._graph_without_penalty(labels)
+        return self._graphs[key]
+
+    def _graph_without_penalty(self, labels: str) -> Any:
+        key = (labels, 0.0)
+        if key not in self._graphs:
+            # Input label t (a transition-id) becomes pdf(t) + 1, the column DecodableCtc reads minus one.
+            pdf_labels = np.concatenate([[0], self.transition_model.pdf[1:] + 1])
+            self._graphs[key] = relabel_input(self._graphs[("transition-ids", 0.0)], pdf_labels)
+        return self._graphs[key]
+
+    def _decoder(self, labels: str) -> Any:
+        import kaldi_hmm_gmm as khg
+
+        key = (labels, self.options.word_insertion_penalty)
+        if key not in self._decoders:
+            config = khg.LatticeFasterDecoderConfig(
+                beam=self.options.beam,
+                max_active=self.options.max_active,
+                min_active=self.options.min_active,
+                lattice_beam=self.options.lattice_beam,
+            )
+            self._decoders[key] = khg.LatticeFasterDecoderStdVectorFst(self._graph(labels), config)
+        return self._decoders[key]
+
+    def _run(self, labels: str, decodable: Any, utterance: str, num_frames: int, start: float) -> Hypothesis | None:
+        import kaldi_hmm_gmm as khg
+
+        decoder = self._decoder(labels)
+        partial = False
+        ok, alignment, word_ids, score = khg.decode_utterance_lattice_faster(
+            decoder=decoder, decodable=decodable, trans_model=self._kaldi_model, utt=utterance, allow_partial=False
+        )
+        if not ok and self.options.allow_partial:
+            partial = True
+            ok, alignment, word_ids, score = khg.decode_utterance_lattice_faster(
+                decoder=decoder, decodable=decodable, trans_model=self._kaldi_model, utt=utterance, allow_partial=True
+            )
+        seconds = time.perf_counter() - start
+        if not ok:
+            logger.warning("utterance %s: decoding failed (no surviving path)", utterance)
+            return None
+        alignment = np.asarray(alignment, dtype=np.int32)
+        pdfs = self.transition_model.pdf[alignment] if labels == "transition-ids" else alignment - 1
+        words = [self.words.symbol(i) for i in word_ids]
+        return Hypothesis(utterance, words, list(word_ids), pdfs, float(score), num_frames, seconds, partial)
+
+    def decode_matrix(self, loglikes: np.ndarray, utterance: str = "utt") -> Hypothesis | None:
+        """Decode ``(frames, num_pdfs)`` log-likelihoods (unscaled: the acoustic scale is applied here).
+
+        Returns None when no path survives the beam (logged).
+        """
+        import kaldi_hmm_gmm as khg
+
+        self._decoder("pdfs")  # the relabelled graph, once: not counted in the decoding time
+        start = time.perf_counter()
+        matrix = np.asarray(loglikes)
+        num_pdfs = self.transition_model.num_pdfs
+        if matrix.ndim != 2 or matrix.shape[1] != num_pdfs:
+            raise DecodeError(
+                f"utterance {utterance!r}: scores have shape {matrix.shape}; expected (frames, {num_pdfs}) "
+                "for this model's pdfs"
+            )
+        if len(matrix) == 0:
+            raise DecodeError(f"utterance {utterance!r}: no frames")
+        if not np.isfinite(matrix).all():
+            raise DecodeError(f"utterance {utterance!r}: scores hold NaN or infinity")
+        scaled = np.ascontiguousarray(matrix * self.options.acoustic_scale, dtype=np.float32)
+        decodable = khg.DecodableCtc(scaled)
+        return self._run("pdfs", decodable, utterance, len(matrix), start)
+
+    def decode_gmm(self, feats: np.ndarray, acoustic_model: AmDiagGmm, utterance: str = "utt") -> Hypothesis | None:
+        """Decode features ``(frames, dim)`` scored by the GMMs (``gmm-latgen-faster``)."""
+        import kaldi_hmm_gmm as khg
+
+        if acoustic_model.num_pdfs != self.transition_model.num_pdfs:
+            raise DecodeError(
+                f"the GMMs have {acoustic_model.num_pdfs} pdfs, the transition model {self.transition_model.num_pdfs}"
+            )
+        self._decoder("transition-ids")
+        if self._gmm is None or self._gmm[0] is not acoustic_model:  # converted once per model
+            self._gmm = (acoustic_model, acoustic_model.to_kaldi_hmm_gmm())
+        start = time.perf_counter()
+        feats = np.ascontiguousarray(feats, dtype=np.float32)
+        if feats.ndim != 2 or feats.shape[1] != acoustic_model.dim or len(feats) == 0:
+            raise DecodeError(
+                f"utterance {utterance!r}: features have shape {feats.shape}; expected (frames, {acoustic_model.dim})"
+            )
+        decodable = khg.DecodableAmDiagGmmScaled(
+            am=self._gmm[1], tm=self._kaldi_model, feats=feats, scale=self.options.acoustic_scale
+        )
+        return self._run("transition-ids", decodable, utterance, len(feats), start)
+
+    def decode_matrices(self, items: Matrices) -> Decoding:
+        """Every ``(utterance, matrix)`` of a mapping, an iterable or a Kaldi archive; logs the summary."""
+        decoding = Decoding()
+        for utterance, matrix in _iter_matrices(items):
+            decoding.add(self.decode_matrix(matrix, utterance), utterance)
+        logger.info("%s", decoding.summary())
+        return decoding
+
+    def decode_gmm_all(self, items: Matrices, acoustic_model: AmDiagGmm) -> Decoding:
+        """Every ``(utterance, features)``, scored by the GMMs; logs the summary."""
+        decoding = Decoding()
+        for utterance, feats in _iter_matrices(items):
+            decoding.add(self.decode_gmm(feats, acoustic_model, utterance), utterance)
+        logger.info("%s", decoding.summary())
+        return decoding
+
+
+def decode_matrix(
+    loglikes: np.ndarray | Matrices,
+    graph: Any,
+    transition_model: TransitionModel | str | os.PathLike,
+    words: SymbolTable | str | os.PathLike | None = None,
+    acoustic_scale: float = 0.1,
+    beam: float = 13.0,
+    lattice_beam: float = 8.0,
+    max_active: int = 7000,
+    **options: Any,
+) -> Hypothesis | Decoding | None:
+    """Decode log-likelihood matrices ``(frames, num_pdfs)`` on HCLG (``latgen-faster-mapped``).
+
+    ``loglikes``: one matrix (returns its :class:`Hypothesis`, or None if
+    decoding failed) or many (a mapping or ``(utterance, matrix)`` pairs, or a
+    Kaldi archive: returns a :class:`Decoding`). Other options:
+    :class:`DecodeOptions` fields (``word_insertion_penalty``, ``min_active``, ...).
+    """
+    settings = DecodeOptions(
+        acoustic_scale=acoustic_scale, beam=beam, lattice_beam=lattice_beam, max_active=max_active, **options
+    )
+    decoder = Decoder(graph, transition_model, words, settings)
+    if isinstance(loglikes, np.ndarray):
+        return decoder.decode_matrix(loglikes)
+    return decoder.decode_matrices(loglikes)
+
+
+def decode_gmm(
+    feats: np.ndarray | Matrices,
+    graph: Any,
+    transition_model: TransitionModel | str | os.PathLike,
+    acoustic_model: AmDiagGmm,
+    words: SymbolTable | str | os.PathLike | None = None,
+    acoustic_scale: float = 0.1,
+    beam: float = 13.0,
+    lattice_beam: float = 8.0,
+    max_active: int = 7000,
+    **options: Any,
+) -> Hypothesis | Decoding | None:
+    """Decode features with the GMMs (``gmm-latgen-faster``); ``feats`` as ``loglikes`` of :func:`decode_matrix`."""
+    settings = DecodeOptions(
+        acoustic_scale=acoustic_scale, beam=beam, lattice_beam=lattice_beam, max_active=max_active, **options
+    )
+    decoder = Decoder(graph, transition_model, words, settings)
+    if isinstance(feats, np.ndarray):
+        return decoder.decode_gmm(feats, acoustic_model)
+    return decoder.decode_gmm_all(feats, acoustic_model)
+
+
+@dataclass
+class Sweep:
+    """Word error rates over ``(lm_weight, word_insertion_penalty)``, and the best setting."""
+
+    results: dict[tuple[float, float], ErrorCounts]
+    decodings: dict[tuple[float, float], Decoding]
+    best: tuple[float, float]
+    best_counts: ErrorCounts
+
+    @property
+    def best_hyps(self) -> dict[str, list[str]]:
+        return self.decodings[self.best].hyps
+
+    def kaldi_lines(self) -> list[str]:
+        """One ``compute-wer`` line per setting, named as Kaldi's ``wer_LMWT_WIP`` files."""
+        return [counts.kaldi_line(f"wer_{lmwt:g}_{wip:g}") for (lmwt, wip), counts in self.results.items()]
+
+
+def sweep(
+    loglikes: Matrices,
+    refs: Mapping[str, Sequence[str]],
+    graph: Any,
+    transition_model: TransitionModel | str | os.PathLike,
+    words: SymbolTable | str | os.PathLike | None = None,
+    lm_weights: Sequence[float] = tuple(range(7, 18)),
+    word_insertion_penalties: Sequence[float] = (0.0, 0.5, 1.0),
+    ignore: Iterable[str] = (),
+    num_jobs: int = 1,
+    **options: Any,
+) -> Sweep:
+    """Kaldi's ``score.sh`` sweep by re-decoding: for every LM weight (acoustic scale ``1 / lm_weight``) and
+    word-insertion penalty, decode, score against ``refs`` (``ignore``: words left out of the scoring) and
+    keep the best (:func:`blasr.kaldi.scoring.wer.best_setting`). Defaults: LMWT 7..17, WIP 0, 0.5, 1.
+    ``num_jobs`` processes share the utterances (:func:`decode_many`)."""
+    grid = [(float(lm_weight), float(penalty)) for lm_weight in lm_weights for penalty in word_insertion_penalties]
+    settings = [DecodeOptions(**{**options, "acoustic_scale": 1.0 / lm_weight, "word_insertion_penalty": penalty})
+                for lm_weight, penalty in grid]
+    results: dict[tuple[float, float], ErrorCounts] = {}
+    decodings: dict[tuple[float, float], Decoding] = {}
+    for setting, decoding in zip(grid, decode_many(loglikes, graph, transition_model, words, settings, num_jobs)):
+        logger.info("LMWT %g, WIP %g: %s", *setting, decoding.summary())
+        decodings[setting] = decoding
+        results[setting] = score(refs, decoding.hyps, ignore).total
+    best, best_counts = best_setting(results)
+    logger.info("sweep: best %s (LMWT %g, WIP %g)", best_counts.kaldi_line(), *best)
+    return Sweep(results, decodings, best, best_counts)

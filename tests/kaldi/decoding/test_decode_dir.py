@@ -1,0 +1,81 @@
+"""python -m blasr.decode: exported matrices on an HCLG graph, scored against references."""
+
+import kaldi_hmm_gmm  # noqa: F401,I001  (before kaldifst: the other order deadlocks at import)
+import kaldiio
+import numpy as np
+import pytest
+
+from blasr.decode import main
+from blasr.kaldi.decoding.graph import make_graph
+from blasr.kaldi.lang.prepare import prepare_lang
+from blasr.kaldi.formats.model import write_model
+from blasr.kaldi.scoring.wer import write_text
+
+from tests.kaldi.tiny_asr import ARPA, LEXICON, SILENCE, gmm_loglikes, monophone_model, separated_gmms, synthesize
+
+SENTENCES = {"utt0": ["yes", "no"], "utt1": ["yeah", "yes", "no"], "utt2": ["no", "yes"]}
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory):
+    root = tmp_path_factory.mktemp("decode_dir")
+    (root / "lm.arpa").write_text(ARPA)
+    lang = prepare_lang(LEXICON, root / "lang", silence_phones=SILENCE, oov="<unk>", arpa=root / "lm.arpa")
+    tree, model = monophone_model(lang)
+    graph = make_graph(lang, tree, model, root / "graph")
+    rng = np.random.default_rng(3)
+    gmms = separated_gmms(model.num_pdfs, 10, rng)
+    matrices = {utt: gmm_loglikes(gmms, synthesize(words, lang, tree, gmms, rng)[0]) for utt, words in SENTENCES.items()}
+    kaldiio.save_ark(str(root / "loglikes.ark"), matrices, scp=str(root / "loglikes.scp"))
+    write_model(model, gmms, root / "final.mdl")
+    return root, graph
+
+
+def test_decode_and_score(experiment, capsys):
+    root, graph = experiment
+    refs = dict(SENTENCES, utt2=["no", "yes", "yes"])  # one word the audio does not have
+    write_text(refs, root / "text")
+    out = root / "decode"
+    argv = ["--graph", str(graph.graph_dir), "--model", str(root / "final.mdl"),
+            "--loglikes", f"scp:{root / 'loglikes.scp'}", "--text", str(root / "text"), "--out", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "decoded 3 utterances" in printed and "RTF" in printed
+    # 8 reference words, the hypothesis of utt2 misses one: 1 deletion
+    assert (out / "wer").read_text().strip() == "%WER 12.50 [ 1 / 8, 0 ins, 1 del, 0 sub ]"
+    assert (out / "text").read_text().splitlines() == ["utt0 yes no", "utt1 yeah yes no", "utt2 no yes"]
+    assert "utt2 #csid 2 0 0 1" in (out / "per_utt").read_text()
+    assert (out / "failed").read_text() == ""
+    two_jobs = root / "decode_nj2"
+    assert main(argv[:-1] + [str(two_jobs), "--nj", "2"]) == 0  # two processes, the same words and score
+    assert (two_jobs / "text").read_text() == (out / "text").read_text()
+    assert (two_jobs / "wer").read_text() == (out / "wer").read_text()
+
+    assert main(argv + ["--sweep", "9:10"]) == 0
+    assert sorted(p.name for p in out.glob("wer_*")) == [f"wer_{w}_{p}" for w in (10, 9) for p in ("0", "0.5", "1")]
+    assert (out / "best_wer").read_text().startswith("%WER 12.50 [ 1 / 8")
+
+
+def test_errors_are_reported(experiment, tmp_path, capsys):
+    root, graph = experiment
+    argv = ["--graph", str(graph.graph_dir), "--model", str(tmp_path / "missing.mdl"),
+            "--loglikes", f"scp:{root / 'loglikes.scp'}", "--out", str(tmp_path / "d")]
+    assert main(argv) == 1
+    assert "missing.mdl" in capsys.readouterr().err
+
+
+def test_setting_from_a_dev_sweep(experiment, tmp_path, caplog):
+    root, graph = experiment
+    write_text(SENTENCES, tmp_path / "text")
+    base = ["--graph", str(graph.graph_dir), "--model", str(root / "final.mdl"),
+            "--loglikes", f"scp:{root / 'loglikes.scp'}", "--text", str(tmp_path / "text")]
+    dev = tmp_path / "decode_dev"
+    assert main(base + ["--out", str(dev), "--sweep", "9:10"]) == 0
+    chosen = (dev / "best_wer").read_text().split()[-1].rsplit("/", 1)[-1]  # DIR/wer_LMWT_WIP
+    _, lm_weight, penalty = chosen.split("_")
+    with caplog.at_level("INFO", logger="blasr"):
+        assert main(base + ["--out", str(tmp_path / "decode_test"), "--setting-from", str(dev)]) == 0
+    assert f"LM weight {float(lm_weight):g}, penalty {float(penalty):g}" in caplog.text
+    assert (tmp_path / "decode_test" / "wer").read_text().startswith("%WER 0.00 [ 0 / 7")  # the true SENTENCES: 7 words
+    # a directory without a sweep is refused with its name
+    assert main(base + ["--out", str(tmp_path / "x"), "--setting-from", str(tmp_path / "decode_test")]) == 1

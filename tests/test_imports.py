@@ -1,0 +1,196 @@
+"""The import graph of blasr: rooms import only from rooms below them, and nothing imports in a circle.
+
+The rooms and their order are ``ROOMS`` (docs/design.md shows the same map).
+A module may import from its own room and from rooms of a lower rank; the
+programs (``blasr/*.py``, the layer users run) may import from any room, and
+no room may import from them. Besides:
+
+* no import cycle between modules;
+* no private name (``_x``) imported from another module;
+* no blasr import inside a function (a tangle hidden from the reader), and
+  third-party imports inside functions only for the optional or deliberately
+  lazy dependencies listed in ``LAZY``;
+* no ``main()`` and no ``if __name__ == "__main__"`` outside the programs.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "blasr"
+
+# room -> rank; a room imports only from rooms of a lower rank (and itself)
+ROOMS = {
+    "version": 0, "utils": 0,
+    "core": 1, "training": 1,
+    "speech": 2, "features": 2,
+    "kaldi.formats": 3,
+    "data": 4, "kaldi.lang": 4,
+    "kaldi.gmm": 5, "kaldi.scoring": 5,
+    "kaldi.decoding": 6,
+    "acoustic": 7, "image": 7,
+    "inference": 8,
+}
+PROGRAMS = 99  # blasr/*.py: parse options, call the library
+
+# third-party modules that may be imported inside a function, and why
+LAZY = {
+    "torchaudio": "optional: used only where importable",
+    "torchvision": "optional: used only where importable",
+    "matplotlib": "plots only: a second of import time nobody else should pay",
+    "kaldi_hmm_gmm": "must be imported before kaldifst (the other order may deadlock), so both are imported together where used",
+    "kaldifst": "imported after kaldi_hmm_gmm, see above",
+}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def room(module: str) -> tuple[str, int]:
+    parts = module.split(".")[1:]
+    if not parts:
+        return "blasr", PROGRAMS
+    if parts[0] == "kaldi" and len(parts) > 1:
+        name = "kaldi." + parts[1]
+    elif len(parts) == 1 and f"blasr.{parts[0]}" in MODULES and not MODULES[f"blasr.{parts[0]}"].name == "__init__.py":
+        name = parts[0] if parts[0] in ROOMS else "programs"
+    else:
+        name = parts[0]
+    if name == "programs" or (name == "kaldi" and len(parts) == 1):
+        return name, PROGRAMS if name == "programs" else 3
+    if name.endswith("__main__") or parts[-1] == "__main__":
+        return "programs", PROGRAMS
+    return name, ROOMS[name]
+
+
+class Import:
+    def __init__(self, source: str, target: str, name: str | None, line: int, in_function: bool) -> None:
+        self.source, self.target, self.name, self.line, self.in_function = source, target, name, line, in_function
+
+    def __repr__(self) -> str:
+        what = f"{self.target}.{self.name}" if self.name else self.target
+        return f"{MODULES[self.source].relative_to(PACKAGE.parent)}:{self.line} imports {what}"
+
+
+def imports_of(module: str) -> list[Import]:
+    path = MODULES[module]
+    tree = ast.parse(path.read_text(), str(path))
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: list[Import] = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            nested = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            if isinstance(child, ast.Import):
+                found.extend(Import(module, a.name, None, child.lineno, in_function) for a in child.names)
+            elif isinstance(child, ast.ImportFrom):
+                if child.level:
+                    base = package.split(".")[: len(package.split(".")) - child.level + 1]
+                    target = ".".join(base + ([child.module] if child.module else []))
+                else:
+                    target = child.module or ""
+                for alias in child.names:
+                    full = f"{target}.{alias.name}"
+                    if full in MODULES:  # `from package import submodule`
+                        found.append(Import(module, full, None, child.lineno, in_function))
+                    else:
+                        found.append(Import(module, target, alias.name, child.lineno, in_function))
+            visit(child, nested)
+
+    visit(tree, False)
+    return found
+
+
+ALL = [i for m in MODULES for i in imports_of(m)]
+OURS = [i for i in ALL if i.target == "blasr" or i.target.startswith("blasr.")]
+
+
+def test_the_map_covers_every_module():
+    for module in MODULES:
+        room(module)  # a KeyError names a module in no room: add its room to ROOMS and to docs/design.md
+
+
+def test_rooms_import_only_from_rooms_below():
+    upward = []
+    for i in OURS:
+        (source_room, source_rank), (target_room, target_rank) = room(i.source), room(i.target)
+        if source_room != target_room and target_rank >= source_rank:
+            upward.append(f"{i!r}: room {source_room} (rank {source_rank}) -> {target_room} (rank {target_rank})")
+    assert not upward, "\n".join(upward)
+
+
+def test_no_import_cycles():
+    graph: dict[str, set[str]] = {m: set() for m in MODULES}
+    for i in OURS:
+        if not i.in_function and i.target in MODULES and i.target != i.source:
+            graph[i.source].add(i.target)
+    # a module imports its parent packages too; edges into a package's __init__ from its own
+    # submodules are what make cycles, so they are kept
+    index, low, stack, on_stack, cycles, counter = {}, {}, [], set(), [], [0]
+
+    def strongly_connected(v: str) -> None:  # Tarjan
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                strongly_connected(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for v in graph:
+        if v not in index:
+            strongly_connected(v)
+    assert not cycles, cycles
+
+
+def test_no_private_names_across_modules():
+    private = [i for i in OURS if i.name and i.name.startswith("_") and not i.name.startswith("__")
+               and i.target != i.source]
+    assert not private, private
+
+
+def test_no_imports_inside_functions():
+    ours = [i for i in OURS if i.in_function]
+    assert not ours, "blasr imports inside functions:\n" + "\n".join(map(repr, ours))
+    stdlib = __import__("sys").stdlib_module_names
+    lazy = [i for i in ALL if i.in_function and not (i.target == "blasr" or i.target.startswith("blasr."))
+            and i.target.split(".")[0] not in stdlib and i.target.split(".")[0] not in LAZY]
+    assert not lazy, "third-party imports inside functions (add to LAZY with the reason, or import at the top):\n" + \
+        "\n".join(map(repr, lazy))
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if room(m)[1] != PROGRAMS])
+def test_library_modules_define_no_program(module):
+    tree = ast.parse(MODULES[module].read_text())
+    mains = [n.lineno for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main"]
+    guards = [n.lineno for n in tree.body if isinstance(n, ast.If) and "__main__" in ast.unparse(n.test)]
+    assert not mains and not guards, f"{MODULES[module]}: a program belongs in blasr/*.py (main at {mains}, guard at {guards})"
+
+
+def test_the_checks_see_a_violation():
+    """The rules above would catch what they are meant to (a check that cannot fail is no check)."""
+    assert room("blasr.kaldi.formats.io") == ("kaldi.formats", 3)
+    assert room("blasr.train") == ("programs", PROGRAMS)
+    assert room("blasr.data.loader") == ("data", 4)
+    assert any(i.target.startswith("blasr.kaldi.formats") for i in OURS if room(i.source)[0] == "kaldi.gmm")
