@@ -110,7 +110,7 @@ def main() -> None:
         from lhotse import CutSet
 
         alignments = {c.id: rng.integers(0, 32000, c.features.num_frames) for c in CutSet.from_file(manifest)}
-        with_targets, _ = attach_targets(manifest, alignments, root / "targets")
+        with_targets, _ = attach_targets(manifest, alignments, root / "targets", num_pdfs=32000)
         frames = sum(len(v) for v in alignments.values())
         for mode, chunk, batch in (("window", None, 256), ("chunk", 100, 16)):
             for workers in args.workers:

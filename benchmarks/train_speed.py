@@ -62,7 +62,7 @@ def make_corpus(root: Path, minutes: float, num_classes: int, rng: np.random.Gen
 
     alignments = {c.id: rng.integers(0, num_classes, c.features.num_frames) for c in CutSet.from_file(features)}
     alignments[next(iter(alignments))][0] = num_classes - 1  # the model gets exactly num_classes outputs
-    manifest, _ = attach_targets(features, alignments, root / "targets")
+    manifest, _ = attach_targets(features, alignments, root / "targets", num_pdfs=num_classes)
     return manifest
 
 

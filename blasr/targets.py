@@ -10,7 +10,9 @@ import argparse
 import logging
 import sys
 
-from blasr.data.targets import attach_targets
+from blasr.data.targets import attach_targets, read_num_pdfs
+from blasr.kaldi.formats.ark import archive_path
+from blasr.kaldi.formats.experiment import load_kaldi_experiment
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,24 +24,27 @@ def main(argv: list[str] | None = None) -> int:
     """
     p = argparse.ArgumentParser(prog="python -m blasr.targets", description=main.__doc__.split("\n")[0])
     p.add_argument("--cuts", required=True, help="cuts with features (blasr.features.extract)")
-    p.add_argument("--out", required=True, help="output directory (targets.ark/scp, cuts.jsonl.gz, report)")
+    p.add_argument("--out", required=True, help="output directory (targets.ark/scp, cuts.jsonl.gz, num_pdfs, report)")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--ali-dir", help="alignment directory: final.mdl, ali.*.gz (e.g. exp/tri4_ali_nodup)")
     source.add_argument("--pdf-ali", help="pdf-id vectors as a Kaldi rspecifier, e.g. ark:pdf.ark")
+    p.add_argument("--num-pdfs", type=int, default=None,
+                   help="the class count, with --pdf-ali (default: the num_pdfs file beside its archive, "
+                        "as join-kaldi-alignments writes it; with --ali-dir: its final.mdl's)")
     p.add_argument("--lang", help="lang directory of --ali-dir (phones.txt, topo), when it lacks phones.txt")
     p.add_argument("--max-mismatch", type=int, default=2, help="frame differences fixed rather than rejected")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
-        num_classes = None
         if args.ali_dir:
-            from blasr.kaldi.formats.experiment import load_kaldi_experiment
-
             experiment = load_kaldi_experiment(args.ali_dir, args.lang, load_gmm=False)
-            alignments, num_classes = experiment.pdf_alignments, experiment.num_pdfs
+            alignments, num_pdfs = experiment.pdf_alignments, experiment.num_pdfs
+            if args.num_pdfs is not None and args.num_pdfs != num_pdfs:
+                raise ValueError(f"--num-pdfs {args.num_pdfs}, but {args.ali_dir}/final.mdl has {num_pdfs} pdfs")
         else:
             alignments = args.pdf_ali
-        manifest, report = attach_targets(args.cuts, alignments, args.out, args.max_mismatch, num_classes)
+            num_pdfs = args.num_pdfs if args.num_pdfs is not None else read_num_pdfs(archive_path(args.pdf_ali))
+        manifest, report = attach_targets(args.cuts, alignments, args.out, args.max_mismatch, num_pdfs=num_pdfs)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -34,8 +34,10 @@ from blasr.data.storage import KaldiArkWriter
 from blasr.features.extract import feature_frames, open_cuts
 from blasr.features.report import StageReport
 from blasr.kaldi.formats.ark import ArkWriter
+from blasr.utils.files import atomic_write_text
 
 MANIFEST = "cuts.jsonl.gz"
+NUM_PDFS = "num_pdfs"  # the class count, one integer, beside the targets (Kaldi's graph dirs have one too)
 IGNORE_INDEX = -100  # torch.nn.functional.cross_entropy's default ignore_index
 
 
@@ -44,7 +46,8 @@ def attach_targets(
     alignments,
     output_dir: str | os.PathLike,
     max_mismatch: int = 2,
-    num_classes: int | None = None,
+    *,
+    num_pdfs: int,
 ) -> tuple[Path, StageReport]:
     """Check and store per-frame targets for every cut; write the cuts that have them.
 
@@ -53,10 +56,12 @@ def attach_targets(
         alignments: pdf-id vectors: a Kaldi rspecifier string, a mapping, or
             ``(utt, vector)`` pairs (streamed into a temporary archive first
             so that any order joins with the cuts).
-        output_dir: gets ``targets.ark``, ``targets.scp``, ``cuts.jsonl.gz`` and
-            ``targets.report.json``.
+        output_dir: gets ``targets.ark``, ``targets.scp``, ``cuts.jsonl.gz``,
+            ``num_pdfs`` and ``targets.report.json``.
         max_mismatch: the largest frame-count difference fixed instead of rejected.
-        num_classes: when given, pdf-ids must lie in ``[0, num_classes)``.
+        num_pdfs: the class count (the tree's pdfs, e.g. ``TransitionModel.num_pdfs``):
+            pdf-ids must lie in ``[0, num_pdfs)``; written to ``output_dir/num_pdfs``,
+            where training, export and decoding read it (:func:`read_num_pdfs`).
 
     Returns:
         ``(manifest path, report)``; ``report.stats`` counts frames trimmed and
@@ -64,6 +69,8 @@ def attach_targets(
     """
     from lhotse import CutSet
 
+    if num_pdfs < 1:
+        raise ValueError(f"num_pdfs must be positive, got {num_pdfs}")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     manifest = output_dir / MANIFEST
@@ -80,7 +87,7 @@ def attach_targets(
                 used.add(cut.id)
                 targets = np.asarray(lookup[cut.id]).reshape(-1)
                 try:
-                    targets, difference = check_targets(cut, targets, max_mismatch, num_classes)
+                    targets, difference = check_targets(cut, targets, max_mismatch, num_pdfs)
                 except ValueError as error:
                     report.skip(cut.id, str(error))
                     continue
@@ -99,11 +106,29 @@ def attach_targets(
     report.log()
     if report.kept == 0:
         raise ValueError(f"no cut got targets in {output_dir}: {report.summary(3)}")
+    atomic_write_text(output_dir / NUM_PDFS, f"{num_pdfs}\n")
     return manifest, report
 
 
+def read_num_pdfs(targets: str | os.PathLike) -> int:
+    """The class count of a targets directory (or of the manifest in it): its ``num_pdfs`` file.
+
+    Raises FileNotFoundError naming the file and the step that writes it, or
+    ValueError for a file that does not hold one positive integer.
+    """
+    path = Path(targets)
+    path = (path if path.is_dir() else path.parent) / NUM_PDFS
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file; the class count is written beside the targets by "
+                                "python -m blasr.targets (targets made otherwise: write the tree's num-pdfs there)")
+    text = path.read_text().strip()
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{path}: expected one positive integer (the number of pdfs), found {text[:40]!r}")
+    return int(text)
+
+
 def check_targets(
-    cut, targets: np.ndarray, max_mismatch: int = 2, num_classes: int | None = None
+    cut, targets: np.ndarray, max_mismatch: int = 2, num_pdfs: int | None = None
 ) -> tuple[np.ndarray, int]:
     """Match ``targets`` to the cut's feature frames: ``(int32 targets, T_ali - T_feat)``.
 
@@ -114,10 +139,10 @@ def check_targets(
         raise ValueError(f"bad targets: {cut.id} has {targets.dtype} values, expected integer pdf-ids")
     if targets.size == 0:
         raise ValueError(f"empty alignment: {cut.id} has 0 target frames")
-    if targets.min() < 0 or (num_classes is not None and targets.max() >= num_classes):
+    if targets.min() < 0 or (num_pdfs is not None and targets.max() >= num_pdfs):
         raise ValueError(
             f"bad targets: {cut.id} has pdf-ids in [{targets.min()}, {targets.max()}], "
-            f"expected [0, {num_classes if num_classes is not None else 'inf'})"
+            f"expected [0, {num_pdfs if num_pdfs is not None else 'inf'})"
         )
     num_frames = feature_frames(cut)
     difference = len(targets) - num_frames

@@ -9,6 +9,7 @@ from tests.features.synthetic import tones_and_noise, write_wav
 
 # Feature frames per utterance: shorter and longer than a 49-frame window, one of a single frame.
 FRAMES = (30, 49, 50, 77, 1, 123, 5, 61)
+NUM_PDFS = 8000  # above every pdf_id below
 
 
 def pdf_id(utterance: int, frame: int) -> int:
@@ -31,7 +32,7 @@ def corpus(tmp_path_factory):
     alignments = {
         f"utt{i}": np.array([pdf_id(i, t) for t in range(frames)], dtype=np.int32) for i, frames in enumerate(FRAMES)
     }
-    manifest, report = attach_targets(features, alignments, root / "targets")
+    manifest, report = attach_targets(features, alignments, root / "targets", num_pdfs=NUM_PDFS)
     assert report.kept == len(FRAMES) and not report.fixed
     assert [c.features.num_frames for c in CutSet.from_file(manifest)] == list(FRAMES)
     return manifest

@@ -6,6 +6,7 @@ import pytest
 from lhotse import CutSet
 
 from blasr.data import attach_targets, load_targets
+from blasr.data.targets import read_num_pdfs
 from tests.data.conftest import FRAMES
 
 
@@ -23,7 +24,7 @@ def mismatched():
 
 
 def test_frame_count_check_trims_pads_and_rejects(corpus, mismatched, tmp_path):
-    manifest, report = attach_targets(corpus, mismatched, tmp_path / "targets")
+    manifest, report = attach_targets(corpus, mismatched, tmp_path / "targets", num_pdfs=500)
     assert report.kept == 6
     skipped = dict(report.skipped)
     assert set(skipped) == {"utt6", "utt7"}
@@ -44,7 +45,7 @@ def test_frame_count_check_trims_pads_and_rejects(corpus, mismatched, tmp_path):
 
 
 def test_targets_archive_is_kaldi_format(corpus, mismatched, tmp_path):
-    attach_targets(corpus, mismatched, tmp_path / "out")
+    attach_targets(corpus, mismatched, tmp_path / "out", num_pdfs=500)
     written = kaldiio.load_scp(str(tmp_path / "out" / "targets.scp"))
     assert sorted(written) == ["utt0", "utt1", "utt2", "utt3", "utt4", "utt5"]
     np.testing.assert_array_equal(written["utt0"], mismatched["utt0"])
@@ -71,7 +72,7 @@ def test_alignments_from_kaldi_rspecifiers(corpus, tmp_path, kind):
         source = f"ark,t:{tmp_path / 'pdf.txt'}"
     else:
         source = iter(reversed(alignments.items()))
-    manifest, report = attach_targets(corpus, source, tmp_path / "out")
+    manifest, report = attach_targets(corpus, source, tmp_path / "out", num_pdfs=500)
     assert report.kept == len(FRAMES) and not report.skipped and not report.fixed
     for cut in CutSet.from_file(manifest):
         np.testing.assert_array_equal(load_targets(cut), alignments[cut.id])
@@ -81,9 +82,23 @@ def test_bad_targets_are_rejected(corpus, tmp_path):
     alignments = {f"utt{i}": alignment(frames, i) for i, frames in enumerate(FRAMES)}
     alignments["utt0"][3] = -1
     alignments["utt1"] = alignments["utt1"] + 600
-    _, report = attach_targets(corpus, alignments, tmp_path / "out", num_classes=500)
+    _, report = attach_targets(corpus, alignments, tmp_path / "out", num_pdfs=500)
     skipped = dict(report.skipped)
     assert skipped["utt0"].startswith("bad targets: utt0 has pdf-ids in [-1,")
     assert skipped["utt1"].endswith("expected [0, 500)")
     with pytest.raises(ValueError, match="no cut got targets"):
-        attach_targets(corpus, {}, tmp_path / "none")
+        attach_targets(corpus, {}, tmp_path / "none", num_pdfs=500)
+
+
+def test_the_class_count_is_written_beside_the_targets(corpus, tmp_path):
+    alignments = {f"utt{i}": alignment(frames, i) for i, frames in enumerate(FRAMES)}
+    manifest, _ = attach_targets(corpus, alignments, tmp_path / "out", num_pdfs=500)
+    assert (tmp_path / "out" / "num_pdfs").read_text() == "500\n"
+    assert read_num_pdfs(manifest) == 500 == read_num_pdfs(tmp_path / "out")
+    with pytest.raises(FileNotFoundError, match="python -m blasr.targets"):
+        read_num_pdfs(tmp_path / "elsewhere" / "cuts.jsonl.gz")
+    (tmp_path / "out" / "num_pdfs").write_text("many\n")
+    with pytest.raises(ValueError, match="one positive integer"):
+        read_num_pdfs(manifest)
+    with pytest.raises(ValueError, match="positive"):
+        attach_targets(corpus, alignments, tmp_path / "zero", num_pdfs=0)

@@ -97,6 +97,16 @@ def as_rspecifier(source: str | os.PathLike) -> str:
     return ("scp:" if text.endswith(".scp") else "ark:") + text
 
 
+def archive_path(rspecifier: str | os.PathLike) -> Path:
+    """The file an rspecifier reads (``scp:x.scp`` -> ``x.scp``, ``ark,t:x.txt`` -> ``x.txt``); not for pipes."""
+    text = str(rspecifier)
+    kind, sep, rest = text.partition(":")
+    path = rest if sep and "/" not in kind else text
+    if path.rstrip().endswith("|"):
+        raise ValueError(f"{text}: a pipe names no file")
+    return Path(path)
+
+
 def read_matrices(source: str | os.PathLike) -> Iterator[tuple[str, np.ndarray]]:
     """``(utterance, matrix)`` from a Kaldi archive: an rspecifier (``ark:x.ark``, ``scp:x.scp``) or a path
     (``.scp`` read as a script, anything else as an archive), through kaldiio."""
