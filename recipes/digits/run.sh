@@ -63,7 +63,7 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
     --out $exp/gmm/tri_ali_dev --nj $nj
   python -m blasr.targets --cuts $data/fbank/train/cuts.jsonl.gz --ali-dir $exp/gmm/tri_ali --out $data/targets/train
   python -m blasr.targets --cuts $data/fbank/dev/cuts.jsonl.gz --ali-dir $exp/gmm/tri_ali_dev --out $data/targets/dev
-  python -m blasr.kaldi.decoding.graph $data/lang $exp/gmm/tri $exp/gmm/tri/graph
+  python -m blasr.mkgraph $data/lang $exp/gmm/tri $exp/gmm/tri/graph
   for part in dev test; do
     python -m blasr.gmm compute-likes --model $exp/gmm/tri --data $data/fbank/$part/cuts.jsonl.gz \
       --out $exp/gmm/tri/loglikes_$part

@@ -135,7 +135,7 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
     if [ -z "$kaldi_graph" ]; then
       [ -n "$arpa" ] || die "give --arpa (the LM for G.fst) or --kaldi-graph (a Kaldi HCLG directory)"
       python -m blasr.kaldi.lang.format_lm $kaldi_lang $arpa $data/lang_test --unknown-words skip
-      python -m blasr.kaldi.decoding.graph $data/lang_test $kaldi_ali_dir $graph
+      python -m blasr.mkgraph $data/lang_test $kaldi_ali_dir $graph
     fi
   else
     log "stage 2: lang, GMM mono -> tri ($num_leaves leaves), alignments, targets, graph"
@@ -150,7 +150,7 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
       --out $exp/targets/train_nodup
     python -m blasr.targets --cuts $data/fbank/train_dev/cuts.jsonl.gz --ali-dir $exp/gmm/tri_ali_dev \
       --out $exp/targets/train_dev
-    python -m blasr.kaldi.decoding.graph $data/lang $exp/gmm/tri $graph
+    python -m blasr.mkgraph $data/lang $exp/gmm/tri $graph
     cp $graph/num_pdfs $exp/num_pdfs
   fi
 fi

@@ -281,35 +281,3 @@ def make_graph(
     marker.write_text(digest.hexdigest() + "\n")
     logger.info("HCLG in %s: %d states, %d arcs", graph_dir, arrays.num_states, arrays.num_arcs)
     return Graph(graph_dir, arrays.num_states, arrays.num_arcs)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m blasr.kaldi.decoding.graph LANG_DIR MODEL_DIR GRAPH_DIR``: Kaldi's ``utils/mkgraph.sh``."""
-    import argparse
-    import sys
-
-    p = argparse.ArgumentParser(prog="python -m blasr.kaldi.decoding.graph", description=main.__doc__)
-    p.add_argument("lang_dir", help="lang directory with L_disambig.fst and G.fst")
-    p.add_argument("model_dir", help="directory with final.mdl and tree")
-    p.add_argument("graph_dir")
-    p.add_argument("--self-loop-scale", type=float, default=SELF_LOOP_SCALE)
-    p.add_argument("--transition-scale", type=float, default=TRANSITION_SCALE)
-    p.add_argument("--overwrite", action="store_true")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    model_dir = Path(args.model_dir)
-    try:
-        graph = make_graph(args.lang_dir, model_dir / "tree", model_dir / "final.mdl", args.graph_dir,
-                           args.transition_scale, args.self_loop_scale, overwrite=args.overwrite)
-    except (OSError, ValueError, LangError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(f"{graph.graph_dir / 'HCLG.fst'}: {graph.num_states} states, {graph.num_arcs} arcs")
-    return 0
-
-
-if __name__ == "__main__":
-    # run the package's copy of this module: its classes are the ones the rest of blasr checks against
-    from blasr.kaldi.decoding.graph import main as package_main
-
-    raise SystemExit(package_main())
