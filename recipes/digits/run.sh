@@ -55,7 +55,7 @@ fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   log "stage 2: lang, GMM mono -> tri ($num_leaves leaves), alignments, HCLG, GMM baseline"
-  python -m blasr.kaldi.lang.lang_dir $data/corpus/dict $data/lang --word-loop --overwrite
+  python -m blasr.prepare_lang $data/corpus/dict $data/lang --word-loop --overwrite
   python -m blasr.gmm train --data $data/fbank/train/cuts.jsonl.gz --lang $data/lang --exp $exp/gmm \
     --mono-utterances 500 --mono-iters 25 --mono-gauss 400 --tri-iters 20 \
     --num-leaves $num_leaves --total-gauss $total_gauss --seed $seed

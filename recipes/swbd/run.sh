@@ -134,13 +134,13 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
     cp $exp/kaldi_ali/train_nodup/num_pdfs $exp/num_pdfs
     if [ -z "$kaldi_graph" ]; then
       [ -n "$arpa" ] || die "give --arpa (the LM for G.fst) or --kaldi-graph (a Kaldi HCLG directory)"
-      python -m blasr.kaldi.lang.format_lm $kaldi_lang $arpa $data/lang_test --unknown-words skip
+      python -m blasr.format_lm $kaldi_lang $arpa $data/lang_test --unknown-words skip
       python -m blasr.mkgraph $data/lang_test $kaldi_ali_dir $graph
     fi
   else
     log "stage 2: lang, GMM mono -> tri ($num_leaves leaves), alignments, targets, graph"
     [ -n "$arpa" ] || die "give --arpa (the LM for G.fst)"
-    python -m blasr.kaldi.lang.lang_dir $corpus/dict $data/lang --oov '<unk>' --arpa $arpa --unknown-lm-words skip
+    python -m blasr.prepare_lang $corpus/dict $data/lang --oov '<unk>' --arpa $arpa --unknown-lm-words skip
     python -m blasr.gmm train --data $data/fbank/train_nodup/cuts.jsonl.gz --lang $data/lang --exp $exp/gmm \
       --mono-utterances $mono_utterances --mono-iters $mono_iters --tri-iters $tri_iters \
       --num-leaves $num_leaves --total-gauss $total_gauss --boost-silence $boost_silence --map-oov

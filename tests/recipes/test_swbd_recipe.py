@@ -121,7 +121,7 @@ def test_swbd_recipe_with_kaldi_alignments(prepared):
     # a "Kaldi experiment": its data/lang, a tri system and alignments of train_nodup and train_dev, in
     # Kaldi's alignment-directory format with Kaldi-style ids (made with blasr's GMM code)
     kaldi = root / "kaldi"
-    python("-m", "blasr.kaldi.lang.lang_dir", data / "corpus" / "dict", kaldi / "data" / "lang", "--oov", "<unk>")
+    python("-m", "blasr.prepare_lang", data / "corpus" / "dict", kaldi / "data" / "lang", "--oov", "<unk>")
     python("-m", "blasr.gmm", "train", "--data", data / "fbank" / "train_nodup" / "cuts.jsonl.gz", "--lang",
            kaldi / "data" / "lang", "--exp", kaldi / "gmm", "--num-leaves", 40, "--total-gauss", 200,
            "--mono-utterances", 30, "--mono-iters", 10, "--tri-iters", 10, "--map-oov")

@@ -1,4 +1,4 @@
-"""``python -m blasr.kaldi.lang.format_lm LANG ARPA OUT``: Kaldi's ``utils/format_lm.sh`` (a lang directory plus G.fst).
+"""Kaldi's ``utils/format_lm.sh``: a lang directory plus G.fst (``python -m blasr.format_lm LANG ARPA OUT``).
 
 Copies the lang directory ``LANG`` (ours or Kaldi's, e.g. an imported
 ``data/lang`` that must stay untouched) to ``OUT`` and writes ``OUT/G.fst``
@@ -13,9 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
-import sys
 from pathlib import Path
-from typing import Sequence
 
 from blasr.kaldi.lang.grammar import format_lm
 
@@ -46,27 +44,3 @@ def format_lm_dir(lang_dir: str | Path, arpa: str | Path, out_dir: str | Path, u
     logger.info("G.fst in %s from %s: %s", out_dir, arpa, info)
     marker.write_text(digest.hexdigest() + "\n")
     return out_dir
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    import argparse
-
-    p = argparse.ArgumentParser(prog="python -m blasr.kaldi.lang.format_lm", description=__doc__.split("\n")[0])
-    p.add_argument("lang_dir", help="lang directory (phones.txt, words.txt, L_disambig.fst, ...)")
-    p.add_argument("arpa", help="ARPA language model (may be gzipped)")
-    p.add_argument("out_dir", help="output lang directory with G.fst")
-    p.add_argument("--unknown-words", choices=("error", "skip"), default="error",
-                   help="n-grams with words not in words.txt: an error, or left out and counted (arpa2fst)")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        out = format_lm_dir(args.lang_dir, args.arpa, args.out_dir, args.unknown_words)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(f"wrote {out / 'G.fst'}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -32,9 +32,7 @@ phone missing from the phone set, a reserved word (``<eps>``, ``<s>``,
 ``</s>``, ``#0``), an empty pronunciation, a pronunciation probability outside
 (0, 1], a duplicate entry.
 
-Command line (a thin wrapper)::
-
-    python -m blasr.kaldi.lang.prepare data/local/dict data/lang --oov '<unk>' [--arpa lm.arpa]
+The command line is ``python -m blasr.prepare_lang`` (:mod:`blasr.prepare_lang`).
 """
 
 from __future__ import annotations
@@ -421,41 +419,3 @@ def _check_phone_set(silence: Sequence[str], nonsilence: Sequence[str], position
                 )
     if not nonsilence:
         raise LangError("no non-silence phones")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(
-        prog="python -m blasr.kaldi.lang.prepare", description="Kaldi's prepare_lang.sh: a dict directory to a lang directory."
-    )
-    parser.add_argument("dict_dir", help="Kaldi dict directory (lexicon.txt, silence_phones.txt, ...)")
-    parser.add_argument("lang_dir")
-    parser.add_argument("--oov", default=None, help="the OOV word, e.g. '<unk>' (must be in the lexicon)")
-    parser.add_argument("--sil-prob", type=float, default=0.5)
-    parser.add_argument("--position-dependent-phones", choices=("true", "false"), default="false")
-    parser.add_argument("--arpa", default=None, help="ARPA language model for G.fst")
-    parser.add_argument("--word-loop", action="store_true", help="G.fst: a loop over every word")
-    parser.add_argument("--unknown-lm-words", choices=("error", "skip"), default="error")
-    parser.add_argument("--overwrite", action="store_true")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    prepare_lang(
-        args.dict_dir,
-        args.lang_dir,
-        oov=args.oov,
-        sil_prob=args.sil_prob,
-        position_dependent_phones=args.position_dependent_phones == "true",
-        arpa=args.arpa,
-        word_loop=args.word_loop,
-        unknown_lm_words=args.unknown_lm_words,
-        overwrite=args.overwrite,
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    # run the package's copy of this module: its classes are the ones the rest of blasr checks against
-    from blasr.kaldi.lang.prepare import main as package_main
-
-    raise SystemExit(package_main())

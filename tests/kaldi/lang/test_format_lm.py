@@ -1,6 +1,7 @@
 """utils/format_lm.sh: a copy of a lang directory with G.fst from an ARPA file; the source stays untouched."""
 
-from blasr.kaldi.lang.format_lm import format_lm_dir, main
+from blasr.format_lm import main
+from blasr.kaldi.lang.format_lm import format_lm_dir
 from blasr.kaldi.lang.lang_dir import load_lang
 from blasr.kaldi.lang.prepare import prepare_lang
 from tests.kaldi.tiny_asr import ARPA, LEXICON, SILENCE

@@ -10,7 +10,8 @@ from blasr.kaldi.formats.fst import fst_arrays
 from blasr.kaldi.formats.model import read_topology
 from blasr.kaldi.lang.lang_dir import load_lang
 from blasr.kaldi.lang.lexicon import LangError, LexiconEntry, add_lex_disambig, read_lexicon
-from blasr.kaldi.lang.prepare import main, make_topology, prepare_lang, read_dict_dir
+from blasr.kaldi.lang.prepare import make_topology, prepare_lang, read_dict_dir
+from blasr.prepare_lang import main
 from tests.kaldi.tiny_asr import LEXICON, SILENCE
 
 LN2 = math.log(2.0)
