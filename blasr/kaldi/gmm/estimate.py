@@ -438,4 +438,5 @@ def gaussian_from_stats(count: float, sums: np.ndarray, sums_sq: np.ndarray, var
 
 
 def average_log_likelihood(stats: GmmStats) -> float:
+    """Log-likelihood per frame of the accumulated statistics (NaN when they hold no frame)."""
     return stats.log_likelihood / stats.num_frames if stats.num_frames else math.nan

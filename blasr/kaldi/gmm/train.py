@@ -34,9 +34,9 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Mapping, Sequence, TypeVar
 
 import numpy as np
 
@@ -59,6 +59,7 @@ from blasr.kaldi.gmm.estimate import (
     GmmStats,
     MleOptions,
     accumulate_gmm_stats,
+    average_log_likelihood,
     gaussian_from_stats,
     global_gaussian,
     mix_up,
@@ -152,6 +153,19 @@ class TriOptions:
     seed: int = 0
 
 
+Options = TypeVar("Options", MonoOptions, TriOptions)
+
+
+def with_iterations(options: Options, num_iters: int) -> Options:
+    """``options`` with ``num_iters`` iterations, the schedule shortened as Kaldi's scripts read it:
+    Gaussians are added until 5 iterations before the end (``max_iter_inc``, at least 1) and only
+    the realignments that fall inside the run are kept."""
+    if num_iters < 1:
+        raise ValueError(f"num_iters must be positive, got {num_iters}")
+    return replace(options, num_iters=num_iters, max_iter_inc=max(1, min(options.max_iter_inc, num_iters - 5)),
+                   realign_iters=[i for i in options.realign_iters if i < num_iters])
+
+
 @dataclass
 class TrainResult:
     """A trained system, the alignments of its last pass, and per-pass numbers (for logs and tests)."""
@@ -225,7 +239,7 @@ def _em_passes(
             logger.info(result.reports[-1])
         stats = accumulate_gmm_stats(system.transition_model, system.acoustic_model, alignments.alignments, features)
         system = _estimate(system, stats, num_gauss, power, rng, MleOptions())
-        result.log_likelihoods.append(stats.log_likelihood / max(stats.num_frames, 1))
+        result.log_likelihoods.append(average_log_likelihood(stats))
         result.num_gauss.append(system.acoustic_model.num_gauss)
         logger.info(
             "%s pass %d: log-likelihood per frame %.4f over %d frames; %d Gaussians",
@@ -308,7 +322,7 @@ def train_mono(
     # Pass 0 (0.mdl -> 1.mdl) allows Gaussians with little data: min occupancy 3, as train_mono.sh.
     stats = accumulate_gmm_stats(system.transition_model, system.acoustic_model, alignments.alignments, features)
     system = _estimate(system, stats, num_gauss, options.power, rng, MleOptions(min_gaussian_occupancy=3.0))
-    result.log_likelihoods.append(stats.log_likelihood / max(stats.num_frames, 1))
+    result.log_likelihoods.append(average_log_likelihood(stats))
     result.num_gauss.append(system.acoustic_model.num_gauss)
     beams = [(options.first_beam, 4 * options.first_beam), (options.beam, 4 * options.beam)]
     system, alignments = _em_passes(

@@ -83,13 +83,6 @@ def read_lexicon(path: str | os.PathLike, pron_probs: bool | None = None) -> lis
     return entries
 
 
-def write_lexicon(entries: Iterable[LexiconEntry], path: str | os.PathLike, pron_probs: bool = True) -> Path:
-    path = Path(path)
-    lines = (e.line() if pron_probs else f"{e.word}\t{' '.join(e.phones)}" for e in entries)
-    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    return path
-
-
 def lexicon_entries(lexicon: LexiconLike) -> list[LexiconEntry]:
     """Entries from a lexicon file, or from ``(word, phones)`` / ``(word, prob, phones)`` items.
 

@@ -20,10 +20,12 @@ from blasr.kaldi.gmm.estimate import (
 )
 from blasr.kaldi.gmm.train import (
     GmmSystem,
+    MonoOptions,
     TriOptions,
     align_corpus,
     convert_alignments,
     train_tri,
+    with_iterations,
     write_alignment_dir,
 )
 from tests.kaldi.gmm_corpus import SILENCE, corpus, phone_accuracy, trained_mono, true_alignments
@@ -233,3 +235,14 @@ def test_mixing_up_shares_gaussians_as_kaldi(statistics):
     # Splitting keeps the weights summing to one and perturbs the means symmetrically.
     gmm = mixed.pdfs[int(np.argmax(occupancy))]
     assert gmm.weights.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_with_iterations_shortens_the_schedule():
+    mono = with_iterations(MonoOptions(total_gauss=400), 25)
+    assert (mono.num_iters, mono.max_iter_inc, mono.total_gauss) == (25, 20, 400)
+    assert list(mono.realign_iters) == [i for i in MonoOptions.realign_iters if i < 25]
+    tri = with_iterations(TriOptions(), 12)
+    assert (tri.num_iters, tri.max_iter_inc, list(tri.realign_iters)) == (12, 7, [10])
+    assert with_iterations(TriOptions(), 3).max_iter_inc == 1
+    default = with_iterations(MonoOptions(), MonoOptions.num_iters)
+    assert default == MonoOptions(realign_iters=list(MonoOptions.realign_iters))  # the defaults are Kaldi's schedule
