@@ -3,7 +3,7 @@
 Every program builds its parser with :func:`parser` (subcommands with
 :func:`subparser`): the description is printed as written and each option's
 default follows its help, ``(default: 4)``, unless the help already says it,
-the option is required, or there is none (``None``). Parallel processes are
+the option is required, or there is none (``None``, empty). Parallel processes are
 always ``--nj`` (Kaldi's name), added by :func:`add_nj`; an older spelling
 stays accepted but is not shown.
 """
@@ -27,6 +27,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
             and not action.required
             and action.default is not None
             and action.default is not argparse.SUPPRESS
+            and action.default not in ("", [], ())
             and "default" not in text
             and not isinstance(action, (argparse._HelpAction, argparse._VersionAction))
         ):

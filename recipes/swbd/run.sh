@@ -228,12 +228,12 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
       [ -f $corpus/$set/glm ] && refs+=(--glm $corpus/$set/glm)
       subsets=()
       [ $set = eval2000 ] && subsets=(--subset swbd=sw_ --subset callhome=en_)
-      python -m blasr.kaldi.scoring.hub5 score --hyp $exp/$arch/decode_$set/text "${refs[@]}" \
+      python -m blasr.hub5 score --hyp $exp/$arch/decode_$set/text "${refs[@]}" \
         ${subsets[@]+"${subsets[@]}"} --out $exp/$arch/decode_$set
     done
     systems+=(--system "$arch=$exp/$arch")
   done
-  python -m blasr.kaldi.scoring.hub5 table "${systems[@]}" --set eval2000 --tune-set $tune_set --out $exp/results.md
+  python -m blasr.hub5 table "${systems[@]}" --set eval2000 --tune-set $tune_set --out $exp/results.md
   python -m blasr.results "${systems[@]}" --sets $tune_set $test_sets --out $exp/results_all.md
 fi
 log "done (stages $stage..$stop_stage)"

@@ -36,9 +36,7 @@ for Hub5'00) and in total; ``avg`` is the mean of the subset WERs, the paper's
 and go through the same filter (with no annotations it is a plain WER, minus
 noise words and hesitations).
 
-    python -m blasr.kaldi.scoring.hub5 score --hyp exp/bl/decode_eval2000/text --stm data/eval2000/stm \\
-        --glm data/eval2000/glm --subset swbd=sw_ --subset callhome=en_ --out exp/bl/decode_eval2000
-    python -m blasr.kaldi.scoring.hub5 table --system "ResNet-22=exp/resnet22" --set eval2000 --tune-set rt02
+The command line is ``python -m blasr.hub5`` (:mod:`blasr.hub5`).
 """
 
 from __future__ import annotations
@@ -46,14 +44,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
 from blasr.data.conversations import read_stm
 from blasr.data.kaldi_ids import TRUNCATE, utterance_id
-from blasr.kaldi.scoring.results import hub5_table, parse_systems
 from blasr.kaldi.scoring.wer import ErrorCounts, read_text
 
 HYP_REMOVED = frozenset({"[noise]", "[laughter]", "[vocalized-noise]", "<unk>", "uh", "um", "eh", "mm", "hm", "ah",
@@ -368,6 +364,17 @@ class Hub5Score:
             lines.append(f"%WER {self.average:.2f} avg ({' '.join(self.subsets)})")
         return lines
 
+    def notes(self) -> list[str]:
+        """What was not scored as usual, one line each: missing hypotheses, extra ones, skipped glm rules."""
+        notes = []
+        if self.missing:
+            notes.append(f"{len(self.missing)} reference utterances have no hypothesis (scored as deletions)")
+        if self.extra:
+            notes.append(f"{len(self.extra)} hypotheses have no reference (not scored)")
+        if self.glm_skipped:
+            notes.append(f"{len(self.glm_skipped)} glm lines not supported, ignored (see hub5.json)")
+        return notes
+
 
 def stm_references(path: str | os.PathLike) -> dict[str, str]:
     """``{Kaldi id: annotated text}`` of an stm's scored segments (ids as the data preparation made them)."""
@@ -378,6 +385,22 @@ def stm_references(path: str | os.PathLike) -> dict[str, str]:
         key = utterance_id(line.file, line.side, line.start, line.end, TRUNCATE)
         references[key] = (references[key] + " " + line.text) if key in references else line.text
     return references
+
+
+def text_references(path: str | os.PathLike) -> dict[str, str]:
+    """``{utterance: text}`` of a Kaldi text file, as references (no stm annotations)."""
+    return {utterance: " ".join(words) for utterance, words in read_text(path).items()}
+
+
+def parse_subsets(specs: Sequence[str]) -> dict[str, str]:
+    """``{name: utterance-id prefix}`` from ``NAME=PREFIX`` arguments (``swbd=sw_``)."""
+    subsets = {}
+    for spec in specs:
+        name, sep, prefix = spec.partition("=")
+        if not sep or not name:
+            raise ValueError(f"subset {spec!r}: expected NAME=PREFIX")
+        subsets[name] = prefix
+    return subsets
 
 
 def score_hub5(
@@ -416,59 +439,3 @@ def write_score(score: Hub5Score, out_dir: str | os.PathLike) -> Path:
                "glm_skipped": score.glm_skipped}
     (out_dir / "hub5.json").write_text(json.dumps(summary, indent=1) + "\n")
     return out_dir / "hub5.json"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    import argparse
-
-    p = argparse.ArgumentParser(prog="python -m blasr.kaldi.scoring.hub5", description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("score", help="score a decode directory's text hub5-style, in total and per subset")
-    s.add_argument("--hyp", required=True, help="hypotheses, a Kaldi text file (DECODE_DIR/text)")
-    refs = s.add_mutually_exclusive_group(required=True)
-    refs.add_argument("--stm", help="NIST stm references (ids as the data preparation made them)")
-    refs.add_argument("--text", help="Kaldi text references (no stm)")
-    s.add_argument("--glm", help="NIST glm word-mapping rules")
-    s.add_argument("--subset", action="append", default=[], metavar="NAME=PREFIX",
-                   help="an utterance-id prefix to score separately, e.g. swbd=sw_ callhome=en_ (repeatable)")
-    s.add_argument("--out", required=True, help="output directory (wer, wer_<subset>, wer_avg, hub5.json)")
-    t = sub.add_parser("table", help="Table 3's layout from system directories")
-    t.add_argument("--system", action="append", required=True, metavar="NAME=DIR")
-    t.add_argument("--set", default="eval2000", help="the decode_<set> scored by 'score'")
-    t.add_argument("--tune-set", default=None, help="also show decode_<set>/wer (the LM weight sweep's)")
-    t.add_argument("--out", help="also write the table here")
-    args = p.parse_args(argv)
-    try:
-        if args.command == "score":
-            subsets = {}
-            for spec in args.subset:
-                name, sep, prefix = spec.partition("=")
-                if not sep or not name:
-                    raise ValueError(f"--subset {spec!r}: expected NAME=PREFIX")
-                subsets[name] = prefix
-            references = stm_references(args.stm) if args.stm else {u: " ".join(w) for u, w in
-                                                                     read_text(args.text).items()}
-            glm = read_glm(args.glm) if args.glm else None
-            score = score_hub5(references, read_text(args.hyp), glm, subsets)
-            write_score(score, args.out)
-            for line in score.lines():
-                print(line)
-            if score.missing:
-                print(f"{len(score.missing)} reference utterances have no hypothesis (scored as deletions)")
-            if score.extra:
-                print(f"{len(score.extra)} hypotheses have no reference (not scored)")
-            if score.glm_skipped:
-                print(f"{len(score.glm_skipped)} glm lines not supported, ignored (see hub5.json)")
-        else:
-            table = hub5_table(parse_systems(args.system), args.set, args.tune_set)
-            print(table)
-            if args.out:
-                Path(args.out).write_text(table + "\n")
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -4,15 +4,8 @@ import json
 
 import pytest
 
-from blasr.kaldi.scoring.hub5 import (
-    align,
-    hypothesis_words,
-    main,
-    read_glm,
-    reference_slots,
-    score_hub5,
-    stm_references,
-)
+from blasr.hub5 import main
+from blasr.kaldi.scoring.hub5 import align, hypothesis_words, read_glm, reference_slots, score_hub5, stm_references
 from blasr.kaldi.scoring.results import hub5_table
 
 GLM = """;; a glm in NIST's format
