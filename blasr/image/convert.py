@@ -1,6 +1,6 @@
 """Import the Big-Little Net authors' released ImageNet checkpoints.
 
-    python -m blasr.image.convert ImageNet-bLResNet-50-a2-b4.pth.tar bl_resnet50_a2b4.pt --arch bl_resnet50_a2b4
+    python -m blasr.convert_image ImageNet-bLResNet-50-a2-b4.pth.tar bl_resnet50_a2b4.pt --arch bl_resnet50_a2b4
 
 The released checkpoints (seven alpha=2, beta=4 models) hold
 ``checkpoint["state_dict"]`` with the authors' module names (``conv1``,
@@ -17,9 +17,7 @@ containers only, written atomically); :func:`load_converted` rebuilds the model.
 
 from __future__ import annotations
 
-import argparse
 import re
-import sys
 from pathlib import Path
 
 import torch
@@ -172,25 +170,3 @@ def load_converted(path: str | Path) -> nn.Module:
     model = create_model(checkpoint["arch"], **checkpoint["overrides"])
     model.load_state_dict(checkpoint["state_dict"])
     return model
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m blasr.image.convert",
-        description="Convert a released Big-Little Net ImageNet checkpoint into a blasr checkpoint.",
-    )
-    parser.add_argument("src", help="released checkpoint, e.g. ImageNet-bLResNet-50-a2-b4.pth.tar")
-    parser.add_argument("dst", help="output file (.pt)")
-    parser.add_argument("--arch", help="blasr architecture (default: told by the source file name)")
-    args = parser.parse_args(argv)
-    try:
-        path = convert_checkpoint(args.src, args.dst, args.arch)
-    except Exception as error:  # noqa: BLE001 - report and exit non-zero
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(f"wrote {path} (upsample=nearest, as the weights were trained)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,14 +5,8 @@ import pytest
 import torch
 
 from blasr import create_model
-from blasr.image.convert import (
-    ConversionError,
-    arch_from_filename,
-    convert_state_dict,
-    load_converted,
-    main,
-    rename,
-)
+from blasr.convert_image import main
+from blasr.image.convert import ConversionError, arch_from_filename, convert_state_dict, load_converted, rename
 
 KEYS = Path(__file__).parent / "released_keys"
 RELEASED = sorted(KEYS.glob("*.txt"))
