@@ -1,5 +1,3 @@
-"""``python -m blasr.features --cuts CUTS --out DIR``: see :func:`blasr.features.extract.main`."""
-
-from blasr.features.extract import main
+from blasr.compute_features import main
 
 raise SystemExit(main())

@@ -296,32 +296,3 @@ def _ordered_map(executor, fn, tasks: Iterator[list], config, tick_power, num_jo
     while pending:
         task, future = pending.popleft()
         yield task, future.result()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m blasr.features --cuts CUTS --out DIR``: Kaldi log-mel for a manifest."""
-    import argparse
-    import sys
-
-    p = argparse.ArgumentParser(prog="python -m blasr.features", description=main.__doc__)
-    p.add_argument("--cuts", required=True, help="cut manifest (cuts.jsonl.gz) with recordings")
-    p.add_argument("--out", required=True, help="output directory (feats.lca, cuts.jsonl.gz, report)")
-    p.add_argument("--sample-rate", type=int, default=FbankConfig.sample_rate)
-    p.add_argument("--num-mel-bins", type=int, default=FbankConfig.num_mel_bins)
-    p.add_argument("--dither", type=float, default=FbankConfig.dither)
-    p.add_argument("--snip-edges", choices=("true", "false"), default="true", help="Kaldi's default: true")
-    p.add_argument("--num-jobs", type=int, default=1)
-    p.add_argument("--overwrite", action="store_true")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    config = FbankConfig(sample_rate=args.sample_rate, num_mel_bins=args.num_mel_bins, dither=args.dither,
-                         snip_edges=args.snip_edges == "true")
-    try:
-        manifest, report = compute_features(args.cuts, args.out, config, num_jobs=args.num_jobs,
-                                            overwrite=args.overwrite)
-    except (OSError, ValueError, FeatureError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(report.summary())
-    print(f"wrote {manifest}")
-    return 0

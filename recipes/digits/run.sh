@@ -49,7 +49,7 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   log "stage 1: 64-bin log-mel features (16 kHz, snip-edges true)"
   for part in train dev test; do
     python -m blasr.features --cuts $data/corpus/$part/cuts.jsonl.gz --out $data/fbank/$part \
-      --sample-rate 16000 --num-jobs $nj
+      --sample-rate 16000 --nj $nj
   done
 fi
 

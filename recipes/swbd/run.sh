@@ -111,7 +111,7 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   log "stage 1: 64-bin log-mel features (8 kHz, snip-edges true) for train_nodup train_dev $tune_set$test_sets"
   for set in $(echo train_nodup train_dev $tune_set $test_sets | tr ' ' '\n' | awk '!seen[$0]++'); do
     python -m blasr.features --cuts $corpus/$set/cuts.jsonl.gz --out $data/fbank/$set \
-      --sample-rate 8000 --num-mel-bins 64 --num-jobs $nj
+      --sample-rate 8000 --num-mel-bins 64 --nj $nj
   done
 fi
 
