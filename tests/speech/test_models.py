@@ -64,7 +64,7 @@ def test_dense_equals_per_window(arch, rng):
     assert ((dense - per_window).abs().max() / scale).item() <= 1e-5
 
 
-# Frames along the time axis, per module, for a 49-frame window (SPEC.md section 2):
+# Frames along the time axis, per module, for a 49-frame window (docs/conventions.md):
 # ResNet-22:  stem 49-4=45; stage 1: 6 convs 45-12=33; 2: 33-12=21; 3: 21-12=9; 4: 4 convs 9-8=1
 # bL (x, y): stage 1: 5 convs 45-10=35; 2: transition -2, 5 convs -10 -> 23; 3: 11; 4: 9-8=1
 FRAMES = {

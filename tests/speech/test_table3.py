@@ -1,6 +1,6 @@
 """Big-Little Net, Table 3: FLOPs (1e9) and params per architecture, counted from the models.
 
-The params column of the paper is printed as 1e6 but is in units of 1e7 (SPEC.md).
+The params column of the paper is printed as 1e6 but is in units of 1e7 (docs/conventions.md).
 """
 
 import pytest
