@@ -45,10 +45,7 @@ Supervision text is the lower-case digit words, speaker the speaker id. The
 version and voice list): a second call with the same settings only loads the
 cuts; other settings are an error unless ``overwrite``.
 
-Command line (a thin wrapper)::
-
-    python -m blasr.data.digits --out data/digits [--seed 0] [--num-train 2000] [--num-dev 200]
-        [--num-test 300] [--num-dev-speakers 8] [--num-test-speakers 12] [--num-jobs 2] ...
+The command line is ``python -m blasr.prepare_digits`` (:mod:`blasr.prepare_digits`).
 """
 
 from __future__ import annotations
@@ -334,7 +331,7 @@ def plan_utterances(config: DigitsConfig, speakers: dict[str, list[str]]) -> lis
 
 def write_dict_dir(dict_dir: str | os.PathLike) -> Path:
     """Kaldi's dict directory for the digit words (:data:`LEXICON`, silence phone ``SIL``), as read by
-    :func:`blasr.kaldi.lang.lang_dir.read_dict_dir`; returns ``dict_dir``."""
+    :func:`blasr.kaldi.lang.prepare.read_dict_dir`; returns ``dict_dir``."""
     dict_dir = Path(dict_dir)
     dict_dir.mkdir(parents=True, exist_ok=True)
     lexicon = [f"{word} {' '.join(phones)}\n" for word in sorted(LEXICON) for phones in LEXICON[word]]
@@ -386,7 +383,7 @@ def load_digits(out: str | os.PathLike) -> dict:
 
     out = Path(out)
     if not (out / MARKER).is_file():
-        raise DigitsError(f"{out} holds no finished digits corpus (no {MARKER}); run python -m blasr.data.digits")
+        raise DigitsError(f"{out} holds no finished digits corpus (no {MARKER}); run python -m blasr.prepare_digits")
     return {split: CutSet.from_file(out / split / "cuts.jsonl.gz").to_eager() for split in SPLITS}
 
 
@@ -472,47 +469,3 @@ def prepare_digits(
         {"settings": settings, "speakers": speakers, "report": asdict(report)}, indent=1) + "\n")
     marker.write_text(digest + "\n")
     return cuts
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    import argparse
-
-    defaults = DigitsConfig()
-    parser = argparse.ArgumentParser(
-        prog="python -m blasr.data.digits",
-        description="Synthesize the spoken-digits corpus with espeak-ng (lhotse manifests, Kaldi data dirs, dict).",
-    )
-    parser.add_argument("--out", required=True, help="output directory, e.g. data/digits")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    for split in SPLITS:
-        parser.add_argument(f"--num-{split}", type=int, default=getattr(defaults, f"num_{split}"),
-                            help=f"{split} utterances")
-    parser.add_argument("--num-dev-speakers", type=int, default=defaults.num_dev_speakers,
-                        help="held-out (voice, variant) speakers for dev")
-    parser.add_argument("--num-test-speakers", type=int, default=defaults.num_test_speakers,
-                        help="held-out (voice, variant) speakers for test")
-    parser.add_argument("--sample-rate", type=int, default=defaults.sample_rate)
-    parser.add_argument("--min-digits", type=int, default=defaults.min_digits)
-    parser.add_argument("--max-digits", type=int, default=defaults.max_digits)
-    parser.add_argument("--voices", default=None,
-                        help="comma-separated espeak-ng base voices (default: every non-MBROLA English voice)")
-    parser.add_argument("--num-jobs", type=int, default=2, help="espeak-ng processes at once")
-    parser.add_argument("--overwrite", action="store_true", help="rebuild a corpus made with other settings")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    config = DigitsConfig(
-        seed=args.seed, num_train=args.num_train, num_dev=args.num_dev, num_test=args.num_test,
-        num_dev_speakers=args.num_dev_speakers, num_test_speakers=args.num_test_speakers,
-        sample_rate=args.sample_rate, min_digits=args.min_digits, max_digits=args.max_digits,
-        voices=tuple(args.voices.split(",")) if args.voices else None,
-    )
-    try:
-        prepare_digits(args.out, config, num_jobs=args.num_jobs, overwrite=args.overwrite)
-    except DigitsError as error:
-        logger.error("%s", error)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -41,8 +41,8 @@ export OMP_NUM_THREADS=$threads
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   log "stage 0: synthesize the digits corpus ($num_train / $num_dev / $num_test utterances, seed $seed)"
   bash ../../local/install_espeak.sh
-  python -m blasr.data.digits --out $data/corpus --seed $seed --num-train $num_train --num-dev $num_dev \
-    --num-test $num_test --num-jobs $nj
+  python -m blasr.prepare_digits --out $data/corpus --seed $seed --num-train $num_train --num-dev $num_dev \
+    --num-test $num_test --nj $nj
 fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
