@@ -1,14 +1,27 @@
-"""The Kaldi side in Python, without a Kaldi build.
+"""The Kaldi side in Python, without a Kaldi build, in five rooms.
 
-* ``scoring``: WER with kaldialign, Kaldi's compute-wer lines, sweeps, subsets;
-* Kaldi import: ``io`` (binary/text primitives, alignment archives),
-  ``model_io`` (final.mdl: topology, transition model, ali-to-pdf), ``gmm_io``,
-  ``tree_io``, ``symbols``, ``fst_io`` (HCLG, const or vector), ``experiment``
-  (an alignment directory + lang directory in one call).
+Imports point one way (``tests/test_imports.py`` checks it)::
 
-* lang directories and graphs: ``lexicon``, ``lang``, ``grammar``, ``graph`` (HCLG);
-* decoding: ``decode`` (lattice-faster on score matrices or GMMs), ``decode_dir``;
-* GMM-HMM training: ``align`` (training graphs, Viterbi alignment, class counts),
-  ``gmm_est`` (statistics, ML update, mixing up), ``tree_build`` (phonetic
-  decision tree), ``gmm_train`` (mono → tri → alignments, Kaldi's recipes).
+    formats  <-  lang  <-  gmm
+                    ^
+    scoring  <-  decoding
+
+* :mod:`~blasr.kaldi.formats`: Kaldi's files: binary/text primitives and
+  alignment archives (``io``), ``final.mdl`` (``model``: topology, transition
+  model, ali-to-pdf), GMMs (``gmm``), trees (``tree``), symbol tables
+  (``symbols``), FSTs const or vector (``fst``), matrix archives and the one
+  atomic archive writer (``ark``), and a whole alignment directory
+  (``experiment``).
+* :mod:`~blasr.kaldi.lang`: the lexicon (``lexicon``), a lang directory read
+  back (``lang_dir``) or made (``prepare``, Kaldi's ``prepare_lang.sh``), its
+  grammar ``G.fst`` (``grammar``, ``format_lm``: Kaldi's ``format_lm.sh``).
+* :mod:`~blasr.kaldi.gmm`: GMM-HMM training: training graphs and Viterbi
+  alignment (``align``), statistics and ML updates (``estimate``), the phonetic
+  decision tree (``tree``), mono -> tri -> alignments (``train``) and the
+  recipe over cuts (``recipe``).
+* :mod:`~blasr.kaldi.decoding`: HCLG (``graph``, Kaldi's ``mkgraph.sh``), the
+  lattice-faster decoder on score matrices or GMMs with LM-weight sweeps
+  (``decode``), a decode directory (``decode_dir``).
+* :mod:`~blasr.kaldi.scoring`: WER (``wer``), Hub5'00 scoring with GLM and STM
+  (``hub5``), results tables (``results``).
 """

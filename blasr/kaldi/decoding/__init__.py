@@ -1,0 +1,1 @@
+"""Decoding: HCLG graphs (mkgraph.sh) and the lattice-faster decoder on score matrices or GMMs."""

@@ -1,0 +1,1 @@
+"""Scoring: WER (compute-wer), Hub5'00 scoring, results tables."""
