@@ -194,3 +194,10 @@ def test_the_checks_see_a_violation():
     assert room("blasr.train") == ("programs", PROGRAMS)
     assert room("blasr.data.loader") == ("data", 4)
     assert any(i.target.startswith("blasr.kaldi.formats") for i in OURS if room(i.source)[0] == "kaldi.gmm")
+
+
+def test_every_folder_of_modules_is_a_package():
+    """A folder without ``__init__.py`` works in an editable install and vanishes from a regular one."""
+    folders = {p.parent for p in PACKAGE.rglob("*.py")}
+    missing = sorted(str(f.relative_to(PACKAGE.parent)) for f in folders if not (f / "__init__.py").is_file())
+    assert not missing, missing
