@@ -46,11 +46,7 @@ Output (``out_dir``): ``train/`` (everything), ``train_dev/``, ``train_nodup/``,
 as :func:`blasr.data.conversations.write_part` writes it, with a
 ``.completed`` marker: the same call again reuses it.
 
-    python -m blasr.data.swbd prepare --out data/corpus --swbd-dir /LDC97S62 --swbd-transcripts \\
-        data/swb_ms98_transcriptions --eval2000-dir /LDC2002S09 --eval2000-transcripts /LDC2002T43 \\
-        [--rt03-dir /LDC2007S10] [--rt02-dir DIR] [--fisher-dir D --fisher-transcripts D]
-    python -m blasr.data.swbd join-kaldi-alignments --cuts data/fbank/train_nodup/cuts.jsonl.gz \\
-        --ali-dir exp/tri4_ali_nodup --lang data/lang --out exp/kaldi_ali/train_nodup
+The command line is ``python -m blasr.prepare_swbd`` (:mod:`blasr.prepare_swbd`).
 """
 
 from __future__ import annotations
@@ -59,7 +55,6 @@ import json
 import logging
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 from typing import Sequence
@@ -74,7 +69,7 @@ from blasr.data.conversations import (
     write_part,
     write_stm,
 )
-from blasr.data.kaldi_ids import ROUND, TRUNCATE, centiseconds, join_kaldi_alignments, utterance_id
+from blasr.data.kaldi_ids import ROUND, TRUNCATE, centiseconds, utterance_id
 from blasr.data.rt import prepare_rt
 from blasr.data.sphere import sphere_info_backend
 from blasr.data.text_norm import (
@@ -428,55 +423,7 @@ def _prepare_training(out_dir: Path, work_dir: Path, settings: dict) -> dict:
     return parts
 
 
-# -- command line -----------------------------------------------------------------------------------
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    import argparse
-
-    p = argparse.ArgumentParser(prog="python -m blasr.data.swbd", description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="command", required=True)
-    prep = sub.add_parser("prepare", help="manifests, Kaldi data directories and the dict directory")
-    prep.add_argument("--out", required=True, help="output directory (train_nodup/, train_dev/, eval2000/, dict/ ...)")
-    for name, text in (("swbd-dir", "LDC97S62"), ("swbd-transcripts", "swb_ms98_transcriptions (ms98 + lexicon)"),
-                       ("fisher-dir", "holds LDC2004S13 / LDC2005S13 (optional)"),
-                       ("fisher-transcripts", "holds LDC2004T19 / LDC2005T19 (optional)"),
-                       ("eval2000-dir", "LDC2002S09"), ("eval2000-transcripts", "LDC2002T43"),
-                       ("rt03-dir", "LDC2007S10 (see blasr.data.rt)"), ("rt02-dir", "RT-02 (see blasr.data.rt)")):
-        prep.add_argument(f"--{name}", default=None, help=text)
-    prep.add_argument("--train-dev-size", type=int, default=TRAIN_DEV_SIZE, help="first utterances held out")
-    prep.add_argument("--max-duplicates", type=int, default=MAX_DUPLICATES, help="remove_dup_utts.sh's max-count")
-    prep.add_argument("--overwrite", action="store_true", help="rebuild even completed sets")
-    join = sub.add_parser("join-kaldi-alignments", help="a Kaldi alignment directory joined to cuts by call, "
-                                                         "side and time: pdf-ids keyed by cut id")
-    join.add_argument("--cuts", required=True, help="cut manifest (e.g. with features)")
-    join.add_argument("--ali-dir", required=True, help="Kaldi alignment directory (final.mdl, ali.*.gz)")
-    join.add_argument("--lang", default=None, help="its lang directory (phones.txt), for the checks")
-    join.add_argument("--out", required=True, help="output directory (pdf.ark/scp, num_pdfs, join.report.json)")
-    join.add_argument("--tolerance", type=int, default=1, help="centiseconds (frames) start and end may differ")
-    join.add_argument("--allow-empty", action="store_true", help="no error when nothing joins (a dev set)")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        if args.command == "prepare":
-            parts = prepare(args.out, args.swbd_dir, args.swbd_transcripts, args.eval2000_dir,
-                            args.eval2000_transcripts, args.rt03_dir, args.rt02_dir, args.fisher_dir,
-                            args.fisher_transcripts, args.train_dev_size, args.max_duplicates, args.overwrite)
-            if not parts:
-                raise CorpusError("nothing to prepare: give --swbd-dir/--swbd-transcripts and/or test sets")
-            for name, part in parts.items():
-                print(f"{name}: {len(part.cuts)} utterances, {part.report.stats.get('hours', 0):.2f} h, "
-                      f"{part.report.num_skipped} skipped -> {part.directory}")
-        else:
-
-            scp, result = join_kaldi_alignments(args.cuts, args.ali_dir, args.out, args.lang, args.tolerance,
-                                                args.allow_empty)
-            print(f"{result.summary()}; wrote {scp}")
-    except (CorpusError, OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def part_lines(parts: dict) -> list[str]:
+    """One line per prepared set: utterances, hours, skipped, where."""
+    return [f"{name}: {len(part.cuts)} utterances, {part.report.stats.get('hours', 0):.2f} h, "
+            f"{part.report.num_skipped} skipped -> {part.directory}" for name, part in parts.items()]

@@ -103,7 +103,7 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
       rt03_dir rt02_dir; do
     [ -n "${!name}" ] && opts+=(--${name//_/-} "${!name}")
   done
-  python -m blasr.data.swbd prepare --out $corpus ${opts[@]+"${opts[@]}"} \
+  python -m blasr.prepare_swbd prepare --out $corpus ${opts[@]+"${opts[@]}"} \
     --train-dev-size $train_dev_size --max-duplicates $max_duplicates
 fi
 
@@ -119,9 +119,9 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   if [ -n "$kaldi_ali_dir" ]; then
     log "stage 2: import Kaldi alignments $kaldi_ali_dir (joined to the cuts by call, side and time), graph"
     [ -n "$kaldi_lang" ] || die "--kaldi-ali-dir needs --kaldi-lang (the lang directory of that experiment)"
-    python -m blasr.data.swbd join-kaldi-alignments --cuts $data/fbank/train_nodup/cuts.jsonl.gz \
+    python -m blasr.prepare_swbd join-kaldi-alignments --cuts $data/fbank/train_nodup/cuts.jsonl.gz \
       --ali-dir $kaldi_ali_dir --lang $kaldi_lang --out $exp/kaldi_ali/train_nodup
-    python -m blasr.data.swbd join-kaldi-alignments --cuts $data/fbank/train_dev/cuts.jsonl.gz \
+    python -m blasr.prepare_swbd join-kaldi-alignments --cuts $data/fbank/train_dev/cuts.jsonl.gz \
       --ali-dir ${kaldi_dev_ali_dir:-$kaldi_ali_dir} --lang $kaldi_lang --out $exp/kaldi_ali/train_dev --allow-empty
     for set in train_nodup train_dev; do
       if [ -s $exp/kaldi_ali/$set/pdf.scp ]; then

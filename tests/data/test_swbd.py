@@ -8,8 +8,9 @@ from lhotse import CutSet, RecordingSet
 
 from blasr.data.conversations import Segment, extend_segments
 from blasr.data.kaldi_ids import parse_utterance_id
-from blasr.data.swbd import CorpusError, fisher_segments, main, prepare, remove_duplicate_utterances, split_train_dev
+from blasr.data.swbd import CorpusError, fisher_segments, prepare, remove_duplicate_utterances, split_train_dev
 from blasr.data.text_norm import normalize_swbd_words
+from blasr.prepare_swbd import main
 from tests.data.fake_swbd import make_fake_corpus, make_fake_fisher
 
 
