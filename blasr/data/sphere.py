@@ -9,26 +9,34 @@ which nothing else decodes. ``lhotse install-sph2pipe`` or Kaldi's
 Without ``sph2pipe``, uncompressed SPHERE (``pcm``, ``ulaw``, ``alaw``: what
 ``soundfile.write(..., format="NIST")`` writes, and some LDC releases) is still
 readable by libsndfile. Then :func:`sphere_source` gives the recording a
-*command* source, ``python -I .../blasr/data/sphere.py FILE`` (all channels
-as a WAV on stdout, like ``sph2pipe -f wav -p FILE``; run as a script so that
-it starts in a fraction of a second, without importing blasr and torch);
-lhotse runs it once per recording read, and ``blasr.features`` decodes each
-recording once per task.
+*command* source that runs :func:`write_wav` on the file (all channels as a
+WAV on stdout, like ``sph2pipe -f wav -p FILE``): ``python -I -c`` running this
+module's file by path, so that it starts in a fraction of a second, without
+importing blasr and torch (this module imports only the standard library and
+soundfile at the top); lhotse runs it once per recording read, and
+``blasr.features`` decodes each recording once per task.
 A compressed file without ``sph2pipe`` is an error saying what to install.
 
-    python -m blasr.data.sphere FILE.sph > FILE.wav
+    python -m blasr.sphere FILE.sph > FILE.wav      # the same by hand (blasr/sphere.py)
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shlex
 import shutil
 import sys
 from pathlib import Path
+from typing import BinaryIO
+
+import soundfile
 
 SPH2PIPE = "sph2pipe"
+# run write_wav from this file alone (no blasr import: fast to start); the file is argv[1]
+WAV_COMMAND = (f"import runpy, sys; runpy.run_path({str(Path(__file__).resolve())!r})"
+               "['write_wav'](sys.argv[1], sys.stdout.buffer)")
 
 
 class SphereError(RuntimeError):
@@ -80,8 +88,7 @@ def sphere_source(path: str | os.PathLike, channels: list[int]):
             f"{path}: compressed SPHERE ({read_header(path).get('sample_coding')}) needs sph2pipe on PATH: "
             "run 'lhotse install-sph2pipe' (or use Kaldi's tools/sph2pipe_v2.5) and prepare again"
         )
-    script = Path(__file__).resolve()
-    command = f"{shlex.quote(sys.executable)} -I {shlex.quote(str(script))} {shlex.quote(str(path))}"
+    command = f"{shlex.quote(sys.executable)} -I -c {shlex.quote(WAV_COMMAND)} {shlex.quote(str(path))}"
     return AudioSource(type="command", channels=channels, source=command)
 
 
@@ -109,29 +116,12 @@ def sphere_info_backend():
             os.environ["LHOTSE_AUDIO_BACKEND"] = previous
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Write an uncompressed SPHERE file as 16-bit WAV (all channels) on stdout."""
-    import io
-
-    import soundfile
-
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m blasr.data.sphere FILE.sph > FILE.wav", file=sys.stderr)
-        return 2
-    path = Path(args[0])
-    try:
-        if is_compressed(read_header(path)):
-            raise SphereError(f"{path}: compressed SPHERE; decode it with sph2pipe -f wav -p")
-        samples, rate = soundfile.read(path, dtype="int16", always_2d=True)
-    except (OSError, SphereError, RuntimeError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+def write_wav(path: str | os.PathLike, out: BinaryIO) -> None:
+    """Write an uncompressed SPHERE file to ``out`` as 16-bit WAV, all channels (``sph2pipe -f wav -p``)."""
+    path = Path(path)
+    if is_compressed(read_header(path)):
+        raise SphereError(f"{path}: compressed SPHERE; decode it with sph2pipe -f wav -p")
+    samples, rate = soundfile.read(path, dtype="int16", always_2d=True)
     buffer = io.BytesIO()
     soundfile.write(buffer, samples, rate, format="WAV", subtype="PCM_16")
-    sys.stdout.buffer.write(buffer.getvalue())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    out.write(buffer.getvalue())

@@ -8,6 +8,7 @@ import pytest
 import soundfile
 
 from blasr.data import sphere
+from blasr.sphere import main
 
 
 def write_sphere(path, samples, subtype="ULAW"):
@@ -26,7 +27,7 @@ def test_header_fields(tmp_path):
         sphere.read_header(tmp_path / "b.sph")
 
 
-def test_command_source_decodes_all_channels(tmp_path, monkeypatch):
+def test_command_source_decodes_all_channels(tmp_path, monkeypatch, capsysbinary):
     rng = np.random.default_rng(0)
     samples = (rng.normal(0, 3000, size=(4000, 2))).astype(np.int16)
     path = write_sphere(tmp_path / "pcm.sph", samples, "PCM_16")
@@ -36,6 +37,9 @@ def test_command_source_decodes_all_channels(tmp_path, monkeypatch):
     wav = subprocess.run(source.source, shell=True, capture_output=True, check=True).stdout
     decoded, rate = soundfile.read(io.BytesIO(wav), dtype="int16")
     assert rate == 8000 and np.array_equal(decoded, samples)
+    capsysbinary.readouterr()
+    assert main([str(path)]) == 0  # python -m blasr.sphere FILE: the same WAV
+    assert capsysbinary.readouterr().out == wav
     monkeypatch.setattr(sphere, "have_sph2pipe", lambda: True)
     assert sphere.sphere_source(path, [0, 1]).type == "file"  # lhotse's own sph2pipe reading
 
@@ -51,4 +55,4 @@ def test_compressed_sphere_without_sph2pipe_says_what_to_install(tmp_path, monke
     monkeypatch.setattr(sphere, "have_sph2pipe", lambda: False)
     with pytest.raises(sphere.SphereError, match="needs sph2pipe on PATH: run 'lhotse install-sph2pipe'"):
         sphere.sphere_source(path, [0, 1])
-    assert sphere.main([str(path)]) == 1
+    assert main([str(path)]) == 1
