@@ -13,14 +13,15 @@ The work is :func:`blasr.kaldi.decoding.decode_dir.decode_and_score`.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
 from pathlib import Path
 
+from blasr.inference import NetworkScores, NnetForwardOptions
 from blasr.kaldi.decoding.decode import DecodeOptions
 from blasr.kaldi.decoding.decode_dir import decode_and_score
+from blasr.utils import cli
 
 
 def _lm_weights(text: str) -> list[float]:
@@ -42,7 +43,8 @@ def _dev_setting(decode_dir: str) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m blasr.decode", description=__doc__.split("\n")[0])
+    defaults = DecodeOptions()
+    p = cli.parser("blasr.decode", __doc__)
     p.add_argument("--graph", required=True, help="HCLG.fst, or the graph directory holding it and words.txt")
     p.add_argument("--model", required=True, help="final.mdl (its transition model maps graph labels to pdfs)")
     scores = p.add_mutually_exclusive_group(required=True)
@@ -55,23 +57,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", choices=("cuda", "cpu"), default=None,
                    help="with --nnet: default cuda when available")
     p.add_argument("--out", required=True, help="output directory (text, wer, per_utt, failed)")
-    p.add_argument("--text", help="reference transcripts (Kaldi text file) to score against")
+    p.add_argument("--text", help="reference transcripts (Kaldi text file) to score against (default: no scoring)")
     p.add_argument("--words", help="words.txt (default: the graph directory's)")
-    p.add_argument("--acoustic-scale", type=float, default=0.1)
-    p.add_argument("--beam", type=float, default=13.0)
-    p.add_argument("--lattice-beam", type=float, default=8.0)
-    p.add_argument("--max-active", type=int, default=7000)
-    p.add_argument("--word-insertion-penalty", type=float, default=0.0)
-    p.add_argument("--sweep", metavar="LO:HI", type=_lm_weights, help="sweep LM weights LO..HI (needs --text)")
+    p.add_argument("--acoustic-scale", type=float, default=defaults.acoustic_scale,
+                   help="scale of the acoustic scores (1 / LM weight)")
+    p.add_argument("--beam", type=float, default=defaults.beam, help="decoding beam")
+    p.add_argument("--lattice-beam", type=float, default=defaults.lattice_beam, help="lattice beam")
+    p.add_argument("--max-active", type=int, default=defaults.max_active, help="most active states a frame")
+    p.add_argument("--word-insertion-penalty", type=float, default=defaults.word_insertion_penalty,
+                   help="added to every word's cost (score.sh's word_ins_penalty)")
+    p.add_argument("--sweep", metavar="LO:HI", type=_lm_weights,
+                   help="sweep LM weights LO..HI x penalties 0, 0.5, 1 and keep the best (needs --text; "
+                        "default: no sweep)")
     p.add_argument("--setting-from", metavar="DECODE_DIR",
                    help="use the LM weight and penalty that --sweep chose there (acoustic scale 1 / LMWT)")
-    p.add_argument("--nj", type=int, default=1,
-                   help="decoding processes, each taking a share of the utterances (Kaldi's nj; default 1)")
+    cli.add_nj(p, 1, "decoding processes, each taking a share of the utterances (Kaldi's nj)")
     p.add_argument("--ignore", nargs="*", default=(), help="words left out of scoring, e.g. '[noise]'")
     args = p.parse_args(argv)
     if args.nnet and not args.data:
         p.error("--nnet needs --data (the cuts to score)")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    cli.setup_logging()
 
     if args.setting_from:
         try:
@@ -87,8 +92,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         loglikes = args.loglikes
         if args.nnet:
-            from blasr.inference import NetworkScores, NnetForwardOptions
-
             threads = max(1, (os.cpu_count() or 1) // args.nj)  # the decoding processes share the cores
             loglikes = NetworkScores(args.nnet, args.data, NnetForwardOptions(prior_scale=args.prior_scale),
                                      device=args.device, threads=threads)

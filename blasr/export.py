@@ -17,10 +17,14 @@ import argparse
 import logging
 import sys
 
+from blasr.inference import NnetForwardOptions, export_posteriors
+from blasr.utils import cli
+from blasr.utils.checkpoint import CheckpointError
+from blasr.utils.distributed import setup_logging
+
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m blasr.export", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.parser("blasr.export", __doc__)
     p.add_argument("--model", required=True, help="EXP/final.pt, or a training checkpoint EXP/checkpoints/*.pt")
     p.add_argument("--data", required=True, help="cuts with features (blasr.features.compute_features)")
     p.add_argument("--out", required=True, help="output directory")
@@ -32,12 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="subtract prior-scale x log-priors: pseudo log-likelihoods (default: on)")
     p.add_argument("--class-frame-counts", default=None, metavar="FILE",
                    help="class counts, Kaldi text vector (default: the model's, EXP/priors.counts)")
-    p.add_argument("--prior-scale", type=float, default=1.0, help="default %(default)s (nnet-forward's)")
+    p.add_argument("--prior-scale", type=float, default=1.0,
+                   help="scale of the log-priors subtracted (nnet-forward's --prior-scale)")
     p.add_argument("--prior-floor", type=float, default=1e-10,
-                   help="classes with a lower relative frequency are disabled (default %(default)s)")
+                   help="classes with a lower relative frequency are disabled")
     p.add_argument("--chunk-frames", type=int, default=3000,
                    help="run longer utterances in chunks of this many frames, same numbers (0: always whole)")
-    p.add_argument("--device", choices=("cuda", "cpu"), default=None, help="default: cuda when available")
+    p.add_argument("--device", choices=("cuda", "cpu"), default=None,
+                   help="where the model runs (default: cuda when available)")
     p.add_argument("--amp", action="store_true", help="bf16 autocast on GPU (default: float32)")
     p.add_argument("--optimize", action="store_true",
                    help="fold batch norm into the convolutions and run channels-last (faster on CPU, same "
@@ -50,10 +56,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    from blasr.inference import NnetForwardOptions, export_posteriors
-    from blasr.utils.checkpoint import CheckpointError
-    from blasr.utils.distributed import setup_logging
-
     with setup_logging(0):
         try:
             options = NnetForwardOptions(apply_log=args.apply_log and not args.no_softmax,

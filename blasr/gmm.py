@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 
 from blasr.kaldi.gmm.recipe import (
@@ -28,6 +27,7 @@ from blasr.kaldi.gmm.recipe import (
     train_gmm_system,
 )
 from blasr.kaldi.gmm.train import MonoOptions, TriOptions
+from blasr.utils import cli
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -63,45 +63,45 @@ def _compute_likes(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m blasr.gmm", description=__doc__.split("\n")[0])
+    p = cli.parser("blasr.gmm", __doc__)
     sub = p.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="mono -> tri GMM-HMM systems and the training alignments")
-    t.add_argument("--data", required=True, help="training cuts with features (blasr.features.extract)")
-    t.add_argument("--lang", required=True, help="lang directory (python -m blasr.kaldi.lang.lang_dir)")
+    t = cli.subparser(sub, "train", "mono -> tri GMM-HMM systems and the training alignments")
+    t.add_argument("--data", required=True, help="training cuts with features (python -m blasr.compute_features)")
+    t.add_argument("--lang", required=True, help="lang directory (python -m blasr.prepare_lang)")
     t.add_argument("--exp", required=True, help="experiment directory")
     t.add_argument("--feature-kind", choices=("mfcc", "fbank"), default="mfcc",
-                   help="cepstra of the stored log-mel (default) or the log-mel itself; + delta + delta-delta")
+                   help="cepstra of the stored log-mel (mfcc) or the log-mel itself (fbank); + delta + delta-delta")
     t.add_argument("--mono-utterances", type=int, default=1000, help="shortest utterances for the monophones")
-    t.add_argument("--mono-iters", type=int, default=MonoOptions.num_iters)
-    t.add_argument("--mono-gauss", type=int, default=MonoOptions.total_gauss)
+    t.add_argument("--mono-iters", type=int, default=MonoOptions.num_iters, help="monophone training iterations")
+    t.add_argument("--mono-gauss", type=int, default=MonoOptions.total_gauss, help="monophone Gaussians in all")
     t.add_argument("--num-leaves", type=int, default=TriOptions.num_leaves, help="tree leaves = pdfs = classes")
-    t.add_argument("--total-gauss", type=int, default=TriOptions.total_gauss)
-    t.add_argument("--tri-iters", type=int, default=TriOptions.num_iters)
+    t.add_argument("--total-gauss", type=int, default=TriOptions.total_gauss, help="triphone Gaussians in all")
+    t.add_argument("--tri-iters", type=int, default=TriOptions.num_iters, help="triphone training iterations")
     t.add_argument("--boost-silence", type=float, default=1.0, help="Kaldi's --boost-silence (swbd: 1.25)")
     t.add_argument("--map-oov", action="store_true", help="map unknown words to the lang's OOV word")
     t.add_argument("--cache-features", action=argparse.BooleanOptionalAction, default=True,
                    help="keep GMM features in memory (off for corpora larger than RAM)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=0, help="decides the random choices of training")
     t.set_defaults(run=_train)
-    a = sub.add_parser("align", help="align_si.sh: alignments of new data with a trained system")
+    a = cli.subparser(sub, "align", "align_si.sh: alignments of new data with a trained system")
     a.add_argument("--model", required=True, help="model directory: final.mdl, tree, gmm_features.json")
     a.add_argument("--data", required=True, help="cuts with features and supervision text")
     a.add_argument("--lang", required=True, help="lang directory")
     a.add_argument("--out", required=True, help="alignment directory (final.mdl, tree, ali.1.gz, counts)")
-    a.add_argument("--boost-silence", type=float, default=1.0)
-    a.add_argument("--map-oov", action="store_true")
+    a.add_argument("--boost-silence", type=float, default=1.0, help="Kaldi's --boost-silence (swbd: 1.25)")
+    a.add_argument("--map-oov", action="store_true", help="map unknown words to the lang's OOV word")
     a.add_argument("--loglikes", metavar="RSPECIFIER",
                    help="align with these (frames, pdfs) scores instead of the GMMs, e.g. a network's "
                         "scp:EXP/loglikes_train/loglikes.scp (align-compiled-mapped)")
-    a.add_argument("--nj", type=int, default=1, help="alignment processes, each a share of the utterances (Kaldi's nj)")
+    cli.add_nj(a, 1, "alignment processes, each a share of the utterances (Kaldi's nj)")
     a.set_defaults(run=_align)
-    c = sub.add_parser("compute-likes", help="gmm-compute-likes: per-frame log-likelihoods as a Kaldi archive")
+    c = cli.subparser(sub, "compute-likes", "gmm-compute-likes: per-frame log-likelihoods as a Kaldi archive")
     c.add_argument("--model", required=True, help="model directory: final.mdl, tree, gmm_features.json")
     c.add_argument("--data", required=True, help="cuts with features")
     c.add_argument("--out", required=True, help="output directory (loglikes.ark, loglikes.scp)")
     c.set_defaults(run=_compute_likes)
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    cli.setup_logging()
     try:
         return args.run(args)
     except (OSError, ValueError, KeyError) as error:

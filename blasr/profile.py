@@ -13,13 +13,13 @@ Tables 1, 2 and 11 (:mod:`blasr.image.cost`).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
 from blasr.core.registry import list_models
 from blasr.image.cost import ImageCost, image_cost
 from blasr.speech.cost import SpeechCost, speech_cost
+from blasr.utils import cli
 
 
 def speech_table(costs: list[SpeechCost]) -> str:
@@ -54,11 +54,14 @@ def image_table(costs: list[ImageCost]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m blasr.profile", description=__doc__.split("\n")[0])
-    parser.add_argument("--domain", choices=("speech", "image", "all"), default="speech")
+    parser = cli.parser("blasr.profile", __doc__)
+    parser.add_argument("--domain", choices=("speech", "image", "all"), default="speech",
+                        help="which architectures: speech (Table 3), image (Tables 1, 2, 11) or both")
     parser.add_argument("--arch", default="*", help="shell-style pattern over registered names")
-    parser.add_argument("--width", type=float, default=None, help="channel width multiplier")
-    parser.add_argument("--num-classes", type=int, default=None, help="output classes (default 32000)")
+    parser.add_argument("--width", type=float, default=None,
+                        help="channel width multiplier (default: each architecture's own)")
+    parser.add_argument("--num-classes", type=int, default=None,
+                        help="output classes (default: each architecture's own)")
     parser.add_argument("--list", action="store_true", help="only list the matching architectures")
     parser.add_argument("--json", metavar="PATH", help="also write the numbers to PATH as JSON")
     args = parser.parse_args(argv)

@@ -13,15 +13,15 @@ shown as ``-``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from blasr.kaldi.scoring.results import parse_systems, results_table
+from blasr.utils import cli
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m blasr.results", description=__doc__.split("\n")[0])
+    p = cli.parser("blasr.results", __doc__)
     p.add_argument("--system", action="append", required=True, metavar="NAME=DIR",
                    help="a system: its name and its directory (repeatable, in table order)")
     p.add_argument("--sets", nargs="+", default=["dev", "test"], help="decode_<set> directories to read")

@@ -6,13 +6,12 @@
 
 from __future__ import annotations
 
-import argparse
-import logging
 import sys
 
 from blasr.data.targets import attach_targets, read_num_pdfs
 from blasr.kaldi.formats.ark import archive_path
 from blasr.kaldi.formats.experiment import load_kaldi_experiment
+from blasr.utils import cli
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,8 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     Kaldi's or blasr's; converted with ``ali-to-pdf``) or from pdf-id vectors
     (``--pdf-ali``, a Kaldi rspecifier).
     """
-    p = argparse.ArgumentParser(prog="python -m blasr.targets", description=main.__doc__.split("\n")[0])
-    p.add_argument("--cuts", required=True, help="cuts with features (blasr.features.extract)")
+    p = cli.parser("blasr.targets", main.__doc__)
+    p.add_argument("--cuts", required=True, help="cuts with features (python -m blasr.compute_features)")
     p.add_argument("--out", required=True, help="output directory (targets.ark/scp, cuts.jsonl.gz, num_pdfs, report)")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--ali-dir", help="alignment directory: final.mdl, ali.*.gz (e.g. exp/tri4_ali_nodup)")
@@ -31,10 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--num-pdfs", type=int, default=None,
                    help="the class count, with --pdf-ali (default: the num_pdfs file beside its archive, "
                         "as join-kaldi-alignments writes it; with --ali-dir: its final.mdl's)")
-    p.add_argument("--lang", help="lang directory of --ali-dir (phones.txt, topo), when it lacks phones.txt")
+    p.add_argument("--lang", help="lang directory of --ali-dir (phones.txt, topo), when it lacks phones.txt "
+                   "(default: the alignment directory's)")
     p.add_argument("--max-mismatch", type=int, default=2, help="frame differences fixed rather than rejected")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    cli.setup_logging()
     try:
         if args.ali_dir:
             experiment = load_kaldi_experiment(args.ali_dir, args.lang, load_gmm=False)
