@@ -51,8 +51,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises several types for bad files
+        detail = str(error).partition("\n")[0] or ("an empty file" if path.stat().st_size == 0 else "no message")
         raise CheckpointError(
-            f"cannot read checkpoint {path} ({type(error).__name__}: {str(error).splitlines()[0]}); "
+            f"cannot read checkpoint {path} ({type(error).__name__}: {detail}); "
             "the file is truncated, corrupt, or holds objects other than tensors and plain containers"
         ) from error
 

@@ -34,6 +34,9 @@ def test_truncated_and_missing_files_name_the_file(tmp_path, rng):
         load_checkpoint(path)
     with pytest.raises(CheckpointError, match="does not exist"):
         load_checkpoint(tmp_path / "nope.pt")
+    path.write_bytes(b"")  # a zero-byte file (a full disk): torch's error has no message
+    with pytest.raises(CheckpointError, match="ckpt.pt .*an empty file.*truncated, corrupt"):
+        load_checkpoint(path)
 
 
 @dataclass
