@@ -15,7 +15,7 @@ mode (``--modes``):
 * ``window``: inference on batches of ``--window-batch`` 49-frame windows (the
   paper's training input, one target frame each); windows/s;
 * ``train_chunk`` / ``train_window``: the training step of
-  :meth:`blasr.training.trainer.SpeechTrainer.train_step` (forward, float32
+  :meth:`blasr.acoustic.trainer.SpeechTrainer.train_step` (forward, float32
   frame cross-entropy, backward, gradient clipping at 10, Nesterov SGD with
   weight decay) on random features and targets, loader excluded
   (``benchmarks/train_speed.py`` times it with the loader); target frames/s.
@@ -77,10 +77,10 @@ import torch
 from torch import nn
 
 from blasr import create_model, list_models
+from blasr.acoustic.optim import build_optimizer
+from blasr.acoustic.trainer import optimizer_step
 from blasr.core.cost import build_on_meta, count_cost
 from blasr.inference import optimize_for_inference
-from blasr.training.optim import build_optimizer
-from blasr.training.trainer import optimizer_step
 from blasr.utils.experiment import describe_revision
 from blasr.utils.machine import cpu_model, load_average
 
@@ -322,7 +322,7 @@ def cuda_graph(forward: Callable[[], torch.Tensor], device: torch.device) -> Cal
 
 @dataclass
 class TrainStep:
-    """:meth:`SpeechTrainer.train_step` on one process: :func:`~blasr.training.trainer.optimizer_step` (no loader)."""
+    """:meth:`SpeechTrainer.train_step` on one process: :func:`~blasr.acoustic.trainer.optimizer_step` (no loader)."""
 
     model: nn.Module
     optimizer: torch.optim.Optimizer

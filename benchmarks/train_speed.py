@@ -33,10 +33,10 @@ import numpy as np
 import soundfile
 import torch
 
+from blasr.acoustic.config import TrainConfig
+from blasr.acoustic.trainer import SpeechTrainer
 from blasr.data import attach_targets, cuts_from_audio_files
 from blasr.features import FbankConfig, compute_features
-from blasr.training.config import TrainConfig
-from blasr.training.trainer import SpeechTrainer
 from blasr.utils.distributed import DistContext
 from blasr.utils.experiment import describe_revision
 from blasr.utils.machine import cpu_model, load_average
@@ -77,7 +77,7 @@ def measure(trainer: SpeechTrainer, warmup: int, steps: int) -> tuple[float, flo
         except StopIteration:  # the end of an epoch: go on with the next
             batches = iter(trainer.train_loader)
             continue
-        _, _, count, _ = trainer.train_step(batch)
+        count = trainer.train_step(batch).sums[2]  # valid target frames
         elapsed = time.perf_counter() - start
         if done >= warmup:
             frames += int(count)

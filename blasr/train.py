@@ -8,14 +8,17 @@
 Options come from the defaults (conf/default.yaml: the paper's recipe), then
 each --config file in order (a path, or a packaged name: chunk, debug), then
 the flags given here. Only parses options; the work is
-:func:`blasr.training.trainer.train`.
+:func:`blasr.acoustic.trainer.train`.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from blasr.training.config import default_options
+from blasr.acoustic.config import build_config, default_options
+from blasr.acoustic.trainer import train
+from blasr.training.loop import NonFiniteLossError
+from blasr.utils.checkpoint import CheckpointError
 
 _HELP = {
     "valid_data": "held-out cuts with targets: frame accuracy and cross-entropy after every epoch",
@@ -60,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="training cuts with features and targets (blasr.data)")
     p.add_argument("--exp", required=True, help="experiment directory")
     p.add_argument("--config", action="append", default=[], metavar="YAML",
-                   help="options file (a path, or chunk / debug from blasr/training/conf); repeatable")
+                   help="options file (a path, or chunk / debug from blasr/acoustic/conf); repeatable")
     for name, default in default_options().items():
         if name in ("arch", "data", "exp"):
             continue
@@ -77,10 +80,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = vars(build_parser().parse_args(argv))
     config_files = args.pop("config")
-    from blasr.training.config import build_config
-    from blasr.training.trainer import NonFiniteLossError, train
-    from blasr.utils.checkpoint import CheckpointError
-
     try:
         config = build_config(config_files, **args)
     except (ValueError, FileNotFoundError) as error:

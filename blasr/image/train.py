@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 
-from blasr.image.trainer import NonFiniteLossError, TrainConfig, train
+from blasr.image.trainer import TrainConfig, train
+from blasr.training.loop import NonFiniteLossError
 from blasr.utils.checkpoint import CheckpointError
 
 _DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}

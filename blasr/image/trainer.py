@@ -9,9 +9,10 @@ crop 224 + flip + colour jitter, evaluation at resize 256 / centre crop 224,
 top-1 / top-5 accuracy.
 
 One process per GPU under ``torchrun`` (DDP; gloo on CPU), bf16 autocast on
-GPU. Checkpoints are written atomically after every epoch (and every
-``save_every_steps`` steps) with everything needed to continue *exactly*: a
-resumed run yields the same weights as an uninterrupted one (bitwise on CPU).
+GPU. The loop, checkpoints and exact resume are the shared
+:class:`~blasr.training.loop.Trainer`'s: a resumed run yields the same weights
+as an uninterrupted one (bitwise on CPU); ``--resume auto`` falls back past an
+unreadable newest checkpoint to the previous good one.
 
 Experiment directory (``--exp``)::
 
@@ -25,12 +26,9 @@ Experiment directory (``--exp``)::
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
-import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,27 +40,15 @@ from torch.utils.data import DataLoader
 
 import blasr  # noqa: F401  (registers the architectures)
 from blasr.core.registry import create_model, get_entry
-from blasr.image.data import (
-    IMAGE_EXTENSIONS, EvalTransform, ImageFolder, TrainTransform, collate, default_resize,
-)
-from blasr.utils.checkpoint import (
-    CheckpointError, atomic_save, atomic_write_text, checkpoint_name, find_latest_checkpoint, load_checkpoint,
-)
-from blasr.utils.checkpoint import prune_checkpoints as _prune  # a module-level name, as the tests patch it
-from blasr.utils.distributed import (
-    DistContext, ShardedBatchSampler, all_reduce, broadcast_buffers, reduce_sums, run_training, unwrap_model,
-)
-from blasr.utils.experiment import rng_state, seed_everything, set_rng_state, write_run_info
-from blasr.utils.progress import ScalarWriter, progress_bar
+from blasr.image.data import IMAGE_EXTENSIONS, EvalTransform, ImageFolder, TrainTransform, collate, default_resize
+from blasr.training.loop import Step, Trainer, run
+from blasr.utils.checkpoint import CheckpointError
+from blasr.utils.distributed import DistContext, ShardedBatchSampler, broadcast_buffers, reduce_sums, unwrap_model
+from blasr.utils.experiment import seed_everything
 
 logger = logging.getLogger("blasr.image.train")
 
 CHECKPOINT_FORMAT = "blasr.image.train/1"
-_NO_STEP = 2**62  # "no non-finite loss yet" for the all-reduce(min) of the first bad step
-
-
-class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or infinite; the message names the step."""
 
 
 @dataclass
@@ -150,22 +136,21 @@ def topk_correct(logits: torch.Tensor, targets: torch.Tensor, ks: tuple[int, ...
     return torch.stack([hits[:, :k].any(dim=1).sum() for k in ks])
 
 
-class ImageTrainer:
+class ImageTrainer(Trainer):
     """Holds the model, optimiser, schedule and loaders of one run; :meth:`fit` trains it."""
 
+    checkpoint_format = CHECKPOINT_FORMAT
+    checkpoint_kind = "image-training"
+    sum_names = ("loss", "correct", "count", "bad")  # loss sum, correct top-1, samples, unreadable files
+    resume_options = ("epochs", "batch_size", "lr", "weight_decay", "crop_size", "seed", "max_steps_per_epoch",
+                      "warmup_epochs", "decay_norm_bias")
+    valid_prefix = "val"
+
     def __init__(self, config: TrainConfig, context: DistContext) -> None:
-        self.context = context
-        self.config = config = resolve(config, context.world_size)
-        self.device = context.device
+        config = resolve(config, context.world_size)
+        super().__init__(config, context)
         self.amp = config.amp if config.amp is not None else self.device.type == "cuda"
-        self.exp = Path(config.exp)
-        self.checkpoint_dir = self.exp / "checkpoints"
-        if context.is_main:
-            self.exp.mkdir(parents=True, exist_ok=True)
-        if config.deterministic:
-            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-            torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = not config.deterministic
+        self.eval_every = config.eval_every
 
         root = Path(config.data)
         self.train_set = ImageFolder(root / "train", TrainTransform(config.crop_size, jitter=config.jitter,
@@ -193,19 +178,14 @@ class ImageTrainer:
                              upsample=config.upsample, width=config.width)
         self.memory_format = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
         model = model.to(self.device, memory_format=self.memory_format)
-        self.model: nn.Module = model
+        self.model = model
         if context.is_distributed:
             device_ids = [self.device] if self.device.type == "cuda" else None
             self.model = DistributedDataParallel(model, device_ids=device_ids)
         self.optimizer = build_optimizer(model, config)
         self.scheduler = cosine_schedule(self.optimizer, config.epochs * self.steps_per_epoch,
                                          round(config.warmup_epochs * self.steps_per_epoch))
-
-        self.epoch, self.batch, self.global_step = 0, 0, 0  # position: epochs done, batches into the next
-        self.epoch_sums: torch.Tensor | None = None        # train sums of a partly done epoch
-        self.history: list[dict[str, float]] = []
-        self.first_bad_step = torch.full((), _NO_STEP, dtype=torch.int64, device=self.device)
-        self.writer = ScalarWriter(self.exp / "tb", enabled=context.is_main and config.tensorboard)
+        self.seen_bad: set[str] = set()  # unreadable files reported this epoch
 
     def _loader(self, dataset: ImageFolder, sampler: ShardedBatchSampler) -> DataLoader:
         workers = self.config.workers
@@ -217,77 +197,20 @@ class ImageTrainer:
 
     # ---------------------------------------------------------------- checkpoints
 
-    def state_dict(self) -> dict[str, Any]:
-        """Everything to continue exactly; only tensors and plain containers (``weights_only`` loading)."""
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "arch": self.config.arch,
-            "classes": list(self.train_set.classes),
-            "model": unwrap_model(self.model).state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "epoch": self.epoch,              # epochs completed
-            "batch": self.batch,              # batches done in epoch `epoch` (0-based): sampler position
-            "global_step": self.global_step,
-            "epoch_sums": None if self.epoch_sums is None else self.epoch_sums.cpu(),
-            "history": self.history,
-            "rng": rng_state(),
-            "world_size": self.context.world_size,
-            "config": asdict(self.config),
-        }
+    def extra_state(self) -> dict[str, Any]:
+        return {"arch": self.config.arch, "classes": list(self.train_set.classes)}
 
-    def save(self) -> Path | None:
-        """Write the checkpoint of the current position (rank 0), then prune old ones."""
-        self._check_finite()  # never save weights that went NaN
-        if not self.context.is_main:
-            return None
-        path = atomic_save(self.state_dict(), self.checkpoint_dir / checkpoint_name(self.epoch, self.batch))
-        _prune(self.checkpoint_dir, self.config.keep_checkpoints)
-        return path
-
-    def load(self, path: str | os.PathLike) -> None:
-        """Continue from a checkpoint written by :meth:`save`."""
-        state = load_checkpoint(path, map_location="cpu")
-        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(f"{path} is not a blasr image-training checkpoint ({CHECKPOINT_FORMAT})")
+    def check_state(self, path: Path, state: dict[str, Any]) -> None:
         if state["arch"] != self.config.arch or state["classes"] != list(self.train_set.classes):
             raise CheckpointError(
                 f"{path} was trained as {state['arch']} on {len(state['classes'])} classes; this run is "
                 f"{self.config.arch} on {len(self.train_set.classes)} classes from {self.config.data}")
-        saved = state["config"]
-        global_batch = (saved["batch_size"] * state["world_size"],
-                        self.config.batch_size * self.context.world_size)
-        if state["batch"] > 0 and global_batch[0] != global_batch[1]:
-            raise CheckpointError(f"{path} stops inside an epoch at global batch {global_batch[0]}; resume it "
-                                  f"with the same global batch (this run: {global_batch[1]})")
-        changed = sorted(k for k in ("epochs", "batch_size", "lr", "weight_decay", "crop_size", "seed",
-                                     "max_steps_per_epoch", "warmup_epochs", "decay_norm_bias")
-                         if saved.get(k) != getattr(self.config, k))
-        if changed or state["world_size"] != self.context.world_size:
-            logger.warning("resuming %s with changed %s: the run will not repeat an uninterrupted one",
-                           path, ", ".join(changed + (["world size"] if state["world_size"] !=
-                                                      self.context.world_size else [])))
-        unwrap_model(self.model).load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.epoch, self.batch, self.global_step = state["epoch"], state["batch"], state["global_step"]
-        sums = state["epoch_sums"]
-        self.epoch_sums = None if sums is None else sums.to(self.device)
-        self.history = list(state["history"])
-        set_rng_state(state["rng"])
-        logger.info("resumed from %s: %d epochs + %d batches done, step %d",
-                    path, self.epoch, self.batch, self.global_step)
 
-    # ---------------------------------------------------------------- loops
+    # ---------------------------------------------------------------- steps, evaluation, reports
 
-    def _check_finite(self) -> None:
-        """Stop every process if any saw a NaN/inf loss; the message names the first such step."""
-        first = int(all_reduce(self.first_bad_step.clone(), "min"))
-        if first < _NO_STEP:
-            raise NonFiniteLossError(
-                f"the training loss is NaN or infinite at step {first} "
-                f"(epoch {(first - 1) // self.steps_per_epoch + 1} of {self.config.epochs}); stopped. Lower --lr "
-                f"or check the data; the last checkpoint in {self.checkpoint_dir} precedes it")
+    @property
+    def has_validation(self) -> bool:
+        return self.val_set is not None
 
     def _report_bad_files(self, notes: list[str], seen: set[str]) -> None:
         for note in notes:
@@ -295,79 +218,36 @@ class ImageTrainer:
                 seen.add(note)
                 logger.warning("skipping unreadable image %s", note)
 
-    def train_epoch(self) -> dict[str, float]:
-        """Train from the current position to the end of epoch ``self.epoch``; epoch metrics."""
-        config, model = self.config, self.model
-        model.train()
+    def train_batches(self) -> DataLoader:
         self.train_sampler.set_epoch(self.epoch, self.batch)
-        # loss sum, correct top-1, samples, unreadable files: on the device, no per-step sync
-        sums = self.epoch_sums if self.epoch_sums is not None else torch.zeros(4, dtype=torch.float64,
-                                                                                device=self.device)
-        interval_loss, interval_count, seen = torch.zeros((), device=self.device), 0, set()
-        tick, start_step, start = time.perf_counter(), self.global_step, time.perf_counter()
-        lr = self.optimizer.param_groups[0]["lr"]
-        bar = progress_bar(self.train_loader, total=len(self.train_sampler),
-                           desc=f"epoch {self.epoch + 1}/{config.epochs}", enabled=self.context.is_main)
-        for images, targets, bad in bar:
-            self.batch += 1
-            if bad:
-                self._report_bad_files(bad, seen)
-                sums[3] += len(bad)
-            if targets.numel() == 0:
-                if self.context.is_distributed:  # skipping here would leave the other processes waiting
-                    raise RuntimeError(f"every image of a batch is unreadable: {'; '.join(bad)}")
-                continue
-            images = images.to(self.device, non_blocking=True, memory_format=self.memory_format)
-            targets = targets.to(self.device, non_blocking=True)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                logits = model(images)                    # (N, K)
-                loss = F.cross_entropy(logits, targets)  # autocast computes it in float32
-            lr = self.optimizer.param_groups[0]["lr"]  # the rate this step uses
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            self.scheduler.step()
-            self.global_step += 1
+        self.seen_bad = set()
+        return self.train_loader
 
-            loss = loss.detach()
-            self.first_bad_step = torch.where(torch.isfinite(loss), self.first_bad_step,
-                                              torch.clamp(self.first_bad_step, max=self.global_step))
-            n = targets.numel()
-            sums[0] += loss.double() * n
-            sums[1] += (logits.detach().argmax(dim=1) == targets).sum()
-            sums[2] += n
-            interval_loss += loss * n
-            interval_count += n
-
-            if self.global_step % config.log_every == 0:
-                self._check_finite()
-                now = time.perf_counter()
-                scalars = {"train/loss": float(interval_loss) / interval_count,
-                           "train/lr": lr,
-                           "train/images_per_sec": interval_count * self.context.world_size / (now - tick)}
-                self.writer.add_scalars(self.global_step, scalars)
-                bar.set_postfix(loss=f"{scalars['train/loss']:.3f}", lr=f"{scalars['train/lr']:.4f}")
-                if bar.disable:  # no bar on screen: a log line instead
-                    logger.info("epoch %d step %d: loss %.4f lr %.5f %.0f img/s", self.epoch + 1,
-                                self.global_step, scalars["train/loss"], scalars["train/lr"],
-                                scalars["train/images_per_sec"])
-                interval_loss.zero_()
-                interval_count, tick = 0, now
-            if config.save_every_steps and self.global_step % config.save_every_steps == 0 \
-                    and self.batch < self.steps_per_epoch:
-                self.epoch_sums = sums
-                self.save()
-        bar.close()
-        self._check_finite()
-        totals = reduce_sums({"loss": sums[0], "correct": sums[1], "count": sums[2], "bad": sums[3]},
-                             self.device)
-        elapsed = time.perf_counter() - start
-        self.epoch, self.batch, self.epoch_sums = self.epoch + 1, 0, None
-        count = max(totals["count"], 1.0)
-        return {"train_loss": totals["loss"] / count, "train_top1": 100 * totals["correct"] / count,
-                "train_skipped": totals["bad"], "lr": lr, "train_seconds": elapsed,
-                "images_per_sec": (self.global_step - start_step) * config.batch_size
-                * self.context.world_size / max(elapsed, 1e-9)}
+    def train_step(self, batch: tuple[torch.Tensor, torch.Tensor, list[str]]) -> Step:
+        """Cross-entropy (bf16 autocast when ``amp``), backward, one optimiser step; none when every image of
+        the batch is unreadable. ``sums``: loss x images, correct top-1, images, unreadable files."""
+        images, targets, bad = batch
+        sums = torch.zeros(len(self.sum_names), dtype=torch.float64, device=self.device)
+        sums[3] = len(bad)
+        if bad:
+            self._report_bad_files(bad, self.seen_bad)
+        if targets.numel() == 0:
+            if self.context.is_distributed:  # skipping here would leave the other processes waiting
+                raise RuntimeError(f"every image of a batch is unreadable: {'; '.join(bad)}")
+            return Step(sums)
+        images = images.to(self.device, non_blocking=True, memory_format=self.memory_format)
+        targets = targets.to(self.device, non_blocking=True)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            logits = self.model(images)               # (N, K)
+            loss = F.cross_entropy(logits, targets)  # autocast computes it in float32
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        loss, n = loss.detach(), targets.numel()
+        sums[0] = loss.double() * n
+        sums[1] = (logits.detach().argmax(dim=1) == targets).sum()
+        sums[2] = n
+        return Step(sums, loss=loss)
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
@@ -397,8 +277,33 @@ class ImageTrainer:
         return {"val_loss": totals["loss"] / count, "val_top1": 100 * totals["top1"] / count,
                 "val_top5": 100 * totals["top5"] / count, "val_skipped": totals["bad"]}
 
-    def fit(self) -> list[dict[str, float]]:
-        """Train to ``config.epochs``, evaluating and checkpointing after each epoch; per-epoch metrics."""
+    def interval_report(self, totals: dict[str, float], seconds: float) -> tuple[dict[str, float], str]:
+        scalars = {"train/loss": totals["loss"] / max(totals["count"], 1.0),
+                   "train/images_per_sec": totals["count"] / seconds}
+        return scalars, f"loss {scalars['train/loss']:.4f} {scalars['train/images_per_sec']:.0f} img/s"
+
+    def epoch_metrics(self, totals: dict[str, float], new: dict[str, float], steps: int,
+                      seconds: float) -> dict[str, float]:
+        count = max(totals["count"], 1.0)
+        return {"train_loss": totals["loss"] / count, "train_top1": 100 * totals["correct"] / count,
+                "train_skipped": totals["bad"],
+                "images_per_sec": steps * self.config.batch_size * self.context.world_size / max(seconds, 1e-9)}
+
+    def epoch_report(self, record: dict[str, float]) -> tuple[dict[str, float], str]:
+        for kind in ("train", "val"):
+            if record.get(f"{kind}_skipped"):
+                logger.warning("epoch %d: skipped %d unreadable %s images (named above)",
+                               record["epoch"], record[f"{kind}_skipped"], kind)
+        text = f"train loss {record['train_loss']:.4f} top-1 {record['train_top1']:.2f}%"
+        scalars = {"train/epoch_loss": record["train_loss"], "train/top1": record["train_top1"]}
+        if "val_top1" in record:
+            text += (f" | val loss {record['val_loss']:.4f} top-1 {record['val_top1']:.2f}% "
+                     f"top-5 {record['val_top5']:.2f}%")
+            scalars.update({"val/loss": record["val_loss"], "val/top1": record["val_top1"],
+                            "val/top5": record["val_top5"]})
+        return scalars, f"{text} | lr {record['lr']:.5f} | {record['images_per_sec']:.0f} img/s"
+
+    def log_start(self) -> None:
         config = self.config
         model_params = sum(p.numel() for p in unwrap_model(self.model).parameters())
         logger.info(
@@ -413,37 +318,6 @@ class ImageTrainer:
                                dataset.num_ignored, "/".join(IMAGE_EXTENSIONS))
         if self.val_set is None:
             logger.warning("%s has no val/ folder: no evaluation", config.data)
-        while self.epoch < config.epochs:
-            record: dict[str, float] = {"epoch": self.epoch + 1}
-            record.update(self.train_epoch())
-            if self.val_set is not None and (self.epoch % config.eval_every == 0 or self.epoch == config.epochs):
-                record.update(self.evaluate())
-            record["step"] = self.global_step
-            self.history.append(record)
-            self._log_epoch(record)
-            self.save()
-        self.writer.close()
-        return self.history
-
-    def _log_epoch(self, record: dict[str, float]) -> None:
-        for kind in ("train", "val"):
-            if record.get(f"{kind}_skipped"):
-                logger.warning("epoch %d: skipped %d unreadable %s images (named above)",
-                               record["epoch"], record[f"{kind}_skipped"], kind)
-        line = (f"epoch {record['epoch']}/{self.config.epochs}: train loss {record['train_loss']:.4f} "
-                f"top-1 {record['train_top1']:.2f}%")
-        if "val_top1" in record:
-            line += (f" | val loss {record['val_loss']:.4f} top-1 {record['val_top1']:.2f}% "
-                     f"top-5 {record['val_top5']:.2f}%")
-        logger.info("%s | lr %.5f | %.0f img/s", line, record["lr"], record["images_per_sec"])
-        scalars = {"train/epoch_loss": record["train_loss"], "train/top1": record["train_top1"]}
-        if "val_top1" in record:
-            scalars.update({"val/loss": record["val_loss"], "val/top1": record["val_top1"],
-                            "val/top5": record["val_top5"]})
-        self.writer.add_scalars(self.global_step, scalars)
-        self.writer.flush()
-        if self.context.is_main:
-            atomic_write_text(self.exp / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in self.history))
 
 
 def train(config: TrainConfig) -> list[dict[str, float]]:
@@ -453,21 +327,4 @@ def train(config: TrainConfig) -> list[dict[str, float]]:
     (:func:`~blasr.utils.distributed.init_distributed`) and leaves it at the end.
     Errors are logged (to ``train.log`` too) and re-raised.
     """
-    return run_training(config.device, config.exp, lambda context: _run(config, context), logger)
-
-
-def _run(config: TrainConfig, context: DistContext) -> list[dict[str, float]]:
-    exp = Path(config.exp)
-    resume = config.resume
-    if resume == "auto":
-        resume = find_latest_checkpoint(exp / "checkpoints")
-    elif resume is None and find_latest_checkpoint(exp / "checkpoints") is not None:
-        raise FileExistsError(f"{exp} already holds checkpoints; continue with --resume auto "
-                              "(or a checkpoint path) or choose another --exp")
-    trainer = ImageTrainer(config, context)
-    if resume is not None:
-        trainer.load(resume)
-    if context.is_main:  # a resumed run keeps the original config.json beside its own
-        name = "config.json" if resume is None else f"config.resumed_at_step{trainer.global_step}.json"
-        write_run_info(exp, {"world_size": context.world_size, **asdict(trainer.config)}, name=name)
-    return trainer.fit()
+    return run(ImageTrainer, config, logger)

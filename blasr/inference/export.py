@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from blasr.acoustic.model_file import load_model_file
+from blasr.acoustic.priors import read_counts
 from blasr.features.cmvn import CmvnTable, compute_cmvn_table
 from blasr.features.extract import feature_frames, load_static, open_cuts
 from blasr.features.input import model_input
@@ -41,8 +43,6 @@ from blasr.inference.forward import dense_logits
 from blasr.inference.optimize import optimize_for_inference
 from blasr.inference.posteriors import NnetForwardOptions, PosteriorTransform
 from blasr.kaldi.formats.ark import ArkWriter
-from blasr.training.model_file import load_model_file
-from blasr.training.priors import read_counts
 from blasr.utils.progress import progress_bar
 
 logger = logging.getLogger("blasr.export")
@@ -192,7 +192,7 @@ class NetworkScores(Mapping):
 
     @property
     def trained(self):
-        """The loaded model file (:class:`~blasr.training.model_file.TrainedModel`)."""
+        """The loaded model file (:class:`~blasr.acoustic.model_file.TrainedModel`)."""
         return self._load()[0]
 
     @property

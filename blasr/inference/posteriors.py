@@ -8,7 +8,7 @@
   same lattices as log-posteriors, the per-frame normaliser being constant);
 * ``--class-frame-counts FILE`` (needs ``--apply-log`` or ``--no-softmax``):
   subtract ``prior_scale * log_prior`` from every row, the log-priors of
-  :func:`blasr.training.priors.log_priors` (``PdfPrior``; classes below
+  :func:`blasr.acoustic.priors.log_priors` (``PdfPrior``; classes below
   ``--prior-floor`` get ``sqrt(FLT_MAX)`` and are thereby disabled).
 
 The result with priors is the pseudo log-likelihood ``log p(s|x) - prior_scale
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from blasr.training.priors import PRIOR_FLOOR, log_priors
+from blasr.acoustic.priors import PRIOR_FLOOR, log_priors
 
 
 @dataclass(frozen=True)

@@ -1,31 +1,16 @@
-"""Speech acoustic-model training: recipe options, the trainer, priors, the model file, curves.
+"""What every trainer shares, whatever it trains (speech: :mod:`blasr.acoustic`, images: :mod:`blasr.image`).
 
-* :mod:`~blasr.training.config` — :class:`TrainConfig`, YAML files (``conf/*.yaml``), overrides.
-* :mod:`~blasr.training.trainer` — :class:`SpeechTrainer`, :func:`train` (DDP, exact resume).
-* :mod:`~blasr.training.objective` — frame cross-entropy with ignored targets.
-* :mod:`~blasr.training.optim` — Nesterov SGD, lr x sqrt(0.5) per epoch >= 10.
-* :mod:`~blasr.training.sync_bn` — batch-norm statistics over processes (GPU and CPU).
-* :mod:`~blasr.training.priors` — class counts (analyze-counts), Kaldi text vectors, nnet1 log-priors.
-* :mod:`~blasr.training.model_file` — ``final.pt``: weights, architecture, priors, feature settings.
+* :mod:`~blasr.training.loop` — :class:`Trainer`: the epoch loop, metric sums, the non-finite-loss stop,
+  logging, TensorBoard, ``metrics.jsonl``, atomic checkpoints and exact resume (``--resume auto`` falls back
+  past unreadable checkpoints); :func:`run`: one job under ``torchrun`` or not.
 * :mod:`~blasr.training.plots` — ``curves.png``.
+* :mod:`~blasr.training.sync_bn` — batch-norm statistics over processes (GPU and CPU).
 
-See ``docs/training.md``.
+Knows nothing of speech or images: each domain subclasses :class:`Trainer`.
 """
 
-from blasr.training.config import TrainConfig, build_config, load_yaml_options, resolve
-from blasr.training.model_file import TrainedModel, load_model_file
-from blasr.training.priors import analyze_counts, count_targets, log_priors, read_counts, write_counts
+from blasr.training.loop import NonFiniteLossError, NoUsableCheckpointError, RunOptions, Step, Trainer, run
+from blasr.training.plots import Curve, plot_curves
 
-__all__ = [
-    "TrainConfig",
-    "TrainedModel",
-    "analyze_counts",
-    "build_config",
-    "count_targets",
-    "load_model_file",
-    "load_yaml_options",
-    "log_priors",
-    "read_counts",
-    "resolve",
-    "write_counts",
-]
+__all__ = ["Curve", "NoUsableCheckpointError", "NonFiniteLossError", "RunOptions", "Step", "Trainer",
+           "plot_curves", "run"]

@@ -11,13 +11,26 @@ import torch
 import torch.multiprocessing as mp
 import torch.nn.functional as F
 
-import blasr.image.trainer as trainer_module
+import blasr.training.loop as loop_module
 from blasr.image.trainer import (
-    ImageTrainer, NonFiniteLossError, TrainConfig, build_optimizer, checkpoint_name, cosine_schedule,
-    find_latest_checkpoint, resolve, topk_correct, train,
+    ImageTrainer,
+    TrainConfig,
+    build_optimizer,
+    cosine_schedule,
+    resolve,
+    topk_correct,
+    train,
 )
-from blasr.utils.checkpoint import CheckpointError, atomic_save, load_checkpoint
-from blasr.utils.distributed import ShardedBatchSampler, cleanup, init_distributed
+from blasr.training.loop import NonFiniteLossError, NoUsableCheckpointError
+from blasr.utils.checkpoint import (
+    CheckpointError,
+    atomic_save,
+    checkpoint_name,
+    find_latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+)
+from blasr.utils.distributed import DistContext, ShardedBatchSampler, cleanup, init_distributed
 from tests.image.folders import make_image_folder
 from tests.utils.test_distributed import TORCHRUN_VARS, free_port, torchrun_env
 
@@ -169,7 +182,7 @@ def test_unreadable_image_is_counted_once_per_epoch(data_root, tmp_path, caplog)
 
 def test_resume_continues_exactly(data_root, tmp_path, monkeypatch):
     # An uninterrupted 2-epoch run that also checkpoints every step, keeping them all.
-    monkeypatch.setattr(trainer_module, "_prune", lambda directory, keep: None)
+    monkeypatch.setattr(loop_module, "prune_checkpoints", lambda directory, keep, keep_recent: None)
     full = tmp_path / "full"
     history = train(tiny_config(data_root, full, save_every_steps=1))
     names = sorted(p.name for p in (full / "checkpoints").iterdir())
@@ -207,6 +220,39 @@ def test_bad_checkpoints_give_clear_errors(data_root, tmp_path):
         train(tiny_config(data_root, tmp_path / "b", resume=str(foreign)))
     with pytest.raises(CheckpointError, match="trained as bl_resnet50_a2b4 on 3 classes; this run is resnet50"):
         train(tiny_config(data_root, tmp_path / "c", arch="resnet50", resume=str(good)))
+
+
+def test_resume_auto_falls_back_past_corrupt_and_empty_checkpoints(data_root, tmp_path, caplog):
+    exp = tmp_path / "exp"
+    history = train(tiny_config(data_root, exp, save_every_steps=1))
+    expected = final_weights(exp)
+    checkpoints = exp / "checkpoints"
+    assert [p.name for p in list_checkpoints(checkpoints)] == [
+        "epoch_001.pt", "epoch_002_batch_000002.pt", "epoch_002.pt"]  # the newest two and the epoch ends
+    (checkpoints / "epoch_002.pt").write_bytes(os.urandom(4096))  # garbage
+    (checkpoints / "epoch_002_batch_000002.pt").write_bytes(b"")  # zero bytes (a full disk)
+    config = tiny_config(data_root, exp, save_every_steps=1, resume="auto")
+    trainer = ImageTrainer(config, DistContext())
+    assert trainer.load_latest()
+    assert (trainer.epoch, trainer.batch, trainer.global_step) == (1, 0, 3)  # epoch_001.pt, the newest good one
+    assert "epoch_002.pt" in caplog.text and "epoch_002_batch_000002.pt" in caplog.text
+    assert "falling back to the previous checkpoint" in caplog.text
+    # the run resumed from there ends where the uninterrupted one did
+    resumed = train(config)
+    assert without_timing(resumed) == without_timing(history)
+    assert_same_weights(final_weights(exp), expected)
+    assert (exp / "config.resumed_at_step3.json").exists()
+
+
+def test_resume_auto_with_every_checkpoint_unreadable_says_what_to_do(data_root, tmp_path):
+    checkpoints = tmp_path / "exp" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    (checkpoints / "epoch_001.pt").write_bytes(b"not a checkpoint")
+    (checkpoints / "epoch_002_batch_000001.pt").write_bytes(b"")
+    with pytest.raises(NoUsableCheckpointError, match=r"no checkpoint in .*checkpoints can be loaded.*epoch_001.pt.*"
+                                                      r"move the unreadable checkpoints out of .*--resume"):
+        train(tiny_config(data_root, tmp_path / "exp", resume="auto"))
+    assert issubclass(NoUsableCheckpointError, CheckpointError)  # python -m blasr.image.train exits with 1
 
 
 def test_non_finite_loss_stops_naming_the_step(data_root, tmp_path, monkeypatch):

@@ -13,14 +13,14 @@ from lhotse import CutSet
 
 import blasr.inference.export as export_module
 from blasr import create_model
+from blasr.acoustic.model_file import feature_settings, load_model_file, model_info, save_model_file
+from blasr.acoustic.priors import analyze_counts, count_targets, write_counts
 from blasr.features import load_static, model_input, open_cuts, replicate_edges
 from blasr.inference import (
     NetworkScores, NnetForwardOptions, PosteriorTransform, ScoreError, dense_logits, export_posteriors,
 )
-from blasr.training.model_file import feature_settings, load_model_file, model_info, save_model_file
-from blasr.training.priors import analyze_counts, count_targets, write_counts
+from tests.acoustic.conftest import NUM_CLASSES, cli_env
 from tests.conftest import randomize_batchnorm
-from tests.training.conftest import NUM_CLASSES, cli_env
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -7,15 +7,15 @@ import torch
 from torch import nn
 
 from blasr import create_model, list_models
+from blasr.acoustic.model_file import feature_settings, model_info, save_model_file
+from blasr.acoustic.priors import analyze_counts, count_targets
 from blasr.core.blocks import bottleneck_block
 from blasr.core.layout import IMAGE
 from blasr.export import main as export_main
 from blasr.features import open_cuts
 from blasr.inference import dense_logits, export_posteriors, fold_batch_norm, is_channels_last, optimize_for_inference
-from blasr.training.model_file import feature_settings, model_info, save_model_file
-from blasr.training.priors import analyze_counts, count_targets
+from tests.acoustic.conftest import NUM_CLASSES
 from tests.conftest import randomize_batchnorm
-from tests.training.conftest import NUM_CLASSES
 
 SPEECH_ARCHS = list_models(domain="speech")
 TINY = dict(width=1 / 16, num_classes=7)

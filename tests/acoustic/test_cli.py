@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
+from blasr.acoustic.model_file import load_model_file
 from blasr.features import load_static, model_input, open_cuts
 from blasr.inference import NnetForwardOptions, PosteriorTransform, dense_logits
-from blasr.training.model_file import load_model_file
 from blasr.utils.checkpoint import checkpoint_position, list_checkpoints, load_checkpoint
-from tests.training.conftest import assert_same_weights, cli_env
+from tests.acoustic.conftest import assert_same_weights, cli_env
 
 REPO = Path(__file__).resolve().parents[2]
 STEPS_PER_EPOCH = 8

@@ -13,7 +13,7 @@ Contents (tensors and plain containers only, so it loads with
     model           the state_dict (eval-ready: batch-norm running statistics)
 
 :func:`load_model_file` also reads a training checkpoint of
-:mod:`blasr.training.trainer` (``EXP/checkpoints/epoch_012.pt``), which carries
+:mod:`blasr.acoustic.trainer` (``EXP/checkpoints/epoch_012.pt``), which carries
 the same description, so any epoch can be exported.
 """
 

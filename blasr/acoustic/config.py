@@ -2,7 +2,7 @@
 
 Every option of ``python -m blasr.train`` is a field of :class:`TrainConfig`.
 Its defaults are the paper's recipe (Big-Little Net, Appendix B.1) and equal
-``blasr/training/conf/default.yaml`` (a test keeps the two in step). A run's
+``blasr/acoustic/conf/default.yaml`` (a test keeps the two in step). A run's
 options are resolved in this order, later ones winning::
 
     TrainConfig defaults (= conf/default.yaml)
@@ -103,7 +103,7 @@ def default_options() -> dict[str, Any]:
 
 
 def config_path(name: str | os.PathLike) -> Path:
-    """``chunk`` -> ``blasr/training/conf/chunk.yaml``; a path is returned as it is."""
+    """``chunk`` -> ``blasr/acoustic/conf/chunk.yaml``; a path is returned as it is."""
     path = Path(name)
     if path.suffix in (".yaml", ".yml") or path.exists():
         return path
@@ -130,7 +130,7 @@ def load_yaml_options(name: str | os.PathLike) -> dict[str, Any]:
     unknown = sorted(set(options) - field_names())
     if unknown:
         raise ValueError(f"{path}: unknown option(s) {unknown}; valid options are the fields of "
-                         "blasr.training.config.TrainConfig (python -m blasr.train --help)")
+                         "blasr.acoustic.config.TrainConfig (python -m blasr.train --help)")
     return options
 
 

@@ -3,11 +3,17 @@ from dataclasses import asdict
 
 import pytest
 
-from blasr.train import build_parser
-from blasr.training.config import (
-    CONF_DIR, TrainConfig, build_config, default_options, load_yaml_options, resolve, to_yaml,
+from blasr.acoustic.config import (
+    CONF_DIR,
+    TrainConfig,
+    build_config,
+    default_options,
+    load_yaml_options,
+    resolve,
+    to_yaml,
 )
-from blasr.training.optim import lr_factor
+from blasr.acoustic.optim import lr_factor
+from blasr.train import build_parser
 
 REQUIRED = dict(arch="bl_resnet22_a2b3", data="cuts.jsonl.gz", exp="exp/x")
 

@@ -9,16 +9,17 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 
 from blasr import create_model
+from blasr.acoustic.config import TrainConfig
+from blasr.acoustic.model_file import load_model_file
+from blasr.acoustic.objective import frame_sums, mean_loss
+from blasr.acoustic.priors import read_counts
+from blasr.acoustic.trainer import SpeechTrainer, train
 from blasr.data import IGNORE_INDEX, FrameLoader
-from blasr.training.config import TrainConfig
-from blasr.training.model_file import load_model_file
-from blasr.training.objective import frame_sums, mean_loss
-from blasr.training.priors import read_counts
-from blasr.training.trainer import NonFiniteLossError, SpeechTrainer, train
+from blasr.training.loop import NonFiniteLossError
 from blasr.utils.checkpoint import CheckpointError, load_checkpoint
 from blasr.utils.distributed import DistContext, cleanup, init_distributed, unwrap_model
+from tests.acoustic.conftest import NUM_CLASSES
 from tests.conftest import randomize_batchnorm
-from tests.training.conftest import NUM_CLASSES
 from tests.utils.test_distributed import free_port, torchrun_env
 
 

@@ -28,11 +28,15 @@ FLT_MAX = float(np.finfo(np.float32).max)
 PRIOR_FLOOR = 1e-10  # nnet1's --prior-floor default
 
 
+class ClassCountError(ValueError):
+    """A target lies outside the model's classes: the targets and the model disagree on the class count."""
+
+
 def count_targets(cuts, num_classes: int | None = None) -> np.ndarray:
     """Frames per class over every cut's targets: ``(K,)`` int64, ``K = num_classes`` or largest id + 1.
 
     Ignored positions (negative ids) are not counted; an id ``>= num_classes``
-    raises ValueError naming the cut.
+    raises :class:`ClassCountError` naming the cut.
     """
     counts = np.zeros(num_classes or 0, dtype=np.int64)
     seen = False
@@ -44,7 +48,7 @@ def count_targets(cuts, num_classes: int | None = None) -> np.ndarray:
             continue
         top = int(targets.max())
         if num_classes is not None and top >= num_classes:
-            raise ValueError(f"cut {cut.id} has target {top}, but the model has {num_classes} classes "
+            raise ClassCountError(f"cut {cut.id} has target {top}, but the model has {num_classes} classes "
                              f"(--num-classes); targets must lie in [0, {num_classes})")
         if top >= len(counts):
             counts = np.pad(counts, (0, top + 1 - len(counts)))

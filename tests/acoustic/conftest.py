@@ -57,7 +57,7 @@ def make_corpus(root: Path, frames: list[int], seed: int) -> Path:
     cuts, _ = cuts_from_audio_files(paths, sample_rate=SAMPLE_RATE)
     features, _ = compute_features(cuts, root / "fbank", FbankConfig(sample_rate=SAMPLE_RATE), progress=False)
     alignments = {cut.id: band_targets(load_static(cut)) for cut in open_cuts(features)}
-    manifest, report = attach_targets(features, alignments, root / "targets")
+    manifest, report = attach_targets(features, alignments, root / "targets", num_pdfs=NUM_CLASSES)
     assert report.kept == len(frames)
     return manifest
 

@@ -2,11 +2,18 @@ import numpy as np
 import pytest
 from lhotse import CutSet
 
-from blasr.data import load_targets
-from blasr.training.priors import (
-    FLT_MAX, analyze_counts, count_targets, format_counts, log_priors, parse_counts, read_counts, write_counts,
+from blasr.acoustic.priors import (
+    FLT_MAX,
+    analyze_counts,
+    count_targets,
+    format_counts,
+    log_priors,
+    parse_counts,
+    read_counts,
+    write_counts,
 )
-from tests.training.conftest import NUM_CLASSES
+from blasr.data import load_targets
+from tests.acoustic.conftest import NUM_CLASSES
 
 
 def test_counts_of_the_training_targets(corpus):
