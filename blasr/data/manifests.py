@@ -17,22 +17,38 @@ Kaldi data directory (``wav.scp`` required; ``segments``, ``text``,
   (0.1 s) are skipped. Cuts then start and end on exact samples, so the
   features of a cut are computed from the very samples Kaldi used.
 
-Everything skipped is counted in the returned report with its reason.
+Audio at another rate than the one asked for is resampled as it is read
+(lhotse's ``Recording.resample``): the report lists each such recording among
+the fixed items, and one log line per source rate gives the count. Nothing is
+dropped for its rate. Everything skipped (unreadable, empty, bad segments) is
+counted in the returned report with its reason and the file's name.
+
+:func:`find_audio_files` lists the audio under directories,
+:func:`write_manifests` writes the cuts, recordings and supervisions with the
+report: what ``python -m blasr.manifests`` does (:mod:`blasr.manifests`).
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import os
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+import soundfile
 from lhotse import CutSet, MonoCut, Recording, RecordingSet, SupervisionSegment, SupervisionSet
 from lhotse.audio import AudioSource
 from lhotse.utils import fastcopy
 
 from blasr.features.report import StageReport
+
+logger = logging.getLogger("blasr")
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".sph")
+REPORT = "manifests.report.json"
 
 
 def read_kaldi_data_dir(
@@ -55,11 +71,15 @@ def read_kaldi_data_dir(
     utt2spk = _read_table(data_dir / "utt2spk")
 
     recordings: dict[str, Recording] = {}
+    source_rates: Counter = Counter()  # recordings resampled, by their own rate
     for recording_id, source in wav_scp.items():
         try:
-            recordings[recording_id] = _kaldi_recording(recording_id, source, sample_rate, reco2dur)
+            recording = _kaldi_recording(recording_id, source, sample_rate, reco2dur)
         except ValueError as error:
             report.skip(recording_id, str(error))
+            continue
+        recordings[recording_id] = _resampled(recording, sample_rate, source, report, source_rates)
+    _log_resampled(source_rates, sample_rate, report)
 
     if (data_dir / "segments").is_file():
         lines = _read_lines(data_dir / "segments")
@@ -134,11 +154,13 @@ def cuts_from_audio_files(
 ) -> tuple[CutSet, StageReport]:
     """One cut per file (per channel for multi-channel files), id = the file's stem (``stem-<channel>``).
 
-    ``speakers`` and ``texts`` are keyed by cut id. Unreadable and empty files,
-    and files at a rate other than ``sample_rate`` (when given), are skipped and
-    counted; two files with the same stem are an error.
+    ``speakers`` and ``texts`` are keyed by cut id. Files at a rate other than
+    ``sample_rate`` (when given) are resampled (counted as fixed, one log line
+    per source rate); unreadable and empty files are skipped and counted; two
+    files with the same stem are an error.
     """
     report = StageReport("manifests")
+    source_rates: Counter = Counter()  # files resampled, by their own rate
     sources: dict[str, Path] = {}
     cuts = []
     for path in map(Path, paths):
@@ -155,11 +177,8 @@ def cuts_from_audio_files(
         if recording.num_samples == 0:
             report.skip(recording_id, f"empty audio: {path} has 0 samples")
             continue
-        if sample_rate is not None and recording.sampling_rate != sample_rate:
-            report.skip(
-                recording_id, f"wrong sample rate: {path} is {recording.sampling_rate} Hz, expected {sample_rate}"
-            )
-            continue
+        if sample_rate is not None:
+            recording = _resampled(recording, sample_rate, path, report, source_rates)
         channels = recording.channel_ids
         for channel in channels:
             cut_id = recording_id if len(channels) == 1 else f"{recording_id}-{channel}"
@@ -178,8 +197,61 @@ def cuts_from_audio_files(
             )
     report.kept = len(cuts)
     report.stats["hours"] = sum(c.duration for c in cuts) / 3600
+    _log_resampled(source_rates, sample_rate, report)
     report.log()
     return CutSet.from_cuts(cuts), report
+
+
+def find_audio_files(paths: Iterable[str | os.PathLike], extensions: Sequence[str] = AUDIO_EXTENSIONS) -> list[Path]:
+    """The files among ``paths``, and under each directory the files ending in one of ``extensions`` (sorted).
+
+    A path that does not exist is kept (reading it will report it unreadable).
+    """
+    suffixes = tuple(e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions)
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(suffixes)))
+        else:
+            found.append(path)
+    return found
+
+
+def read_path_list(path: str | os.PathLike) -> list[Path]:
+    """The paths listed in a text file, one a line (blank lines and ``#`` comments ignored)."""
+    with open(path, encoding="utf-8") as f:
+        return [Path(line.strip()) for line in f if line.strip() and not line.lstrip().startswith("#")]
+
+
+def write_manifests(cuts: CutSet, out_dir: str | os.PathLike, report: StageReport) -> Path:
+    """``cuts.jsonl.gz``, ``recordings.jsonl.gz``, ``supervisions.jsonl.gz`` and the report in ``out_dir``.
+
+    Supervisions are written on their recording's time line; returns the cut manifest's path.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    recordings, supervisions, _ = cuts.decompose()  # None when there are none
+    (recordings or RecordingSet()).to_file(out_dir / "recordings.jsonl.gz")
+    (supervisions or SupervisionSet()).to_file(out_dir / "supervisions.jsonl.gz")
+    cuts.to_file(out_dir / "cuts.jsonl.gz")
+    report.save(out_dir / REPORT)
+    return out_dir / "cuts.jsonl.gz"
+
+
+def _resampled(recording: Recording, sample_rate: int, source, report: StageReport, rates: Counter) -> Recording:
+    """``recording`` at ``sample_rate``: as it is, or resampled as it is read (noted in the report and ``rates``)."""
+    if recording.sampling_rate == sample_rate:
+        return recording
+    report.fix(recording.id, f"resampled: {source} is {recording.sampling_rate} Hz, read at {sample_rate} Hz")
+    rates[recording.sampling_rate] += 1
+    return recording.resample(sample_rate)
+
+
+def _log_resampled(rates: Counter, sample_rate: int | None, report: StageReport) -> None:
+    """One log line per source rate with how many recordings are resampled from it (also in the report's stats)."""
+    for rate, count in sorted(rates.items()):
+        logger.info("resampling %d recording(s) from %d Hz to %d Hz", count, rate, sample_rate)
+        report.stats[f"resampled_from_{rate}_hz"] = count
 
 
 def _kaldi_recording(recording_id: str, source: str, sample_rate: int, reco2dur: Mapping[str, str]) -> Recording:
@@ -192,10 +264,6 @@ def _kaldi_recording(recording_id: str, source: str, sample_rate: int, reco2dur:
         rate, channels = sample_rate, 1
     else:
         rate, num_samples, channels = _probe(audio_source)
-    if rate != sample_rate:
-        raise ValueError(
-            f"wrong sample rate: {source} is {rate} Hz, expected {sample_rate} (resample, or set the rate)"
-        )
     if num_samples == 0:
         raise ValueError(f"empty audio: {source} has 0 samples")
     audio_source.channels = list(range(channels))
@@ -205,8 +273,6 @@ def _kaldi_recording(recording_id: str, source: str, sample_rate: int, reco2dur:
 
 def _probe(source: AudioSource) -> tuple[int, int, int]:
     """(sample rate, samples, channels) of a file or of a command's output."""
-    import soundfile
-
     try:
         if source.type == "command":
             output = subprocess.run(source.source, shell=True, capture_output=True, check=True).stdout
