@@ -1,0 +1,125 @@
+"""Every program (``blasr/*.py`` with a ``main``) answers ``--help``, documents every option and shows its default.
+
+Programs are found, not listed: a new ``blasr/<name>.py`` with a ``main`` is
+checked too. Each program's parser is caught as ``main`` parses its options
+(``parse_args`` is replaced for that), so its options and subcommands can be
+read without running anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "blasr"
+
+
+def has_main(path: Path) -> bool:
+    tree = ast.parse(path.read_text())
+    return any(isinstance(node, ast.FunctionDef) and node.name == "main" for node in tree.body)
+
+
+PROGRAMS = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__" and has_main(p))
+
+
+class Parsed(Exception):
+    """Raised instead of parsing: carries the parser ``main`` built."""
+
+    def __init__(self, parser: argparse.ArgumentParser) -> None:
+        self.parser = parser
+
+
+def parser_of(program: str, monkeypatch) -> argparse.ArgumentParser:
+    module = importlib.import_module(f"blasr.{program}")
+
+    def caught(self, args=None, namespace=None):
+        raise Parsed(self)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(argparse.ArgumentParser, "parse_args", caught)
+        with pytest.raises(Parsed) as parsed:
+            module.main([])
+    return parsed.value.parser
+
+
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    found = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found.update(action.choices)
+    return found
+
+
+def problems(parser: argparse.ArgumentParser, where: str) -> list[str]:
+    """Options without a help string, or whose help (as printed) does not show a default they have."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)) or action.help == argparse.SUPPRESS:
+            continue
+        name = "/".join(action.option_strings) or action.dest
+        if not (action.help or "").strip():
+            found.append(f"{where} {name}: no help")
+            continue
+        shown = parser.formatter_class(prog=parser.prog)._get_help_string(action)
+        has_default = (action.option_strings and not action.required and action.default is not None
+                       and action.default is not argparse.SUPPRESS and action.default not in ("", [], ()))
+        if has_default and "default" not in shown:
+            found.append(f"{where} {name}: its default {action.default!r} is not shown")
+    return found
+
+
+def test_programs_are_found():
+    assert {"compute_features", "decode", "gmm", "hub5", "manifests", "mkgraph", "prepare_digits",
+            "prepare_swbd", "prepare_lang", "sphere"} <= set(PROGRAMS)
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_help(program, monkeypatch, capsys):
+    module = importlib.import_module(f"blasr.{program}")
+    with pytest.raises(SystemExit) as done:
+        module.main(["--help"])
+    assert done.value.code == 0
+    assert f"python -m blasr.{program}" in capsys.readouterr().out
+    parser = parser_of(program, monkeypatch)
+    found = problems(parser, program)
+    for name, sub in subcommands(parser).items():
+        with pytest.raises(SystemExit) as done:
+            module.main([name, "--help"])
+        assert done.value.code == 0, f"{program} {name} --help"
+        assert sub.description, f"{program} {name}: no description"
+        found += problems(sub, f"{program} {name}")
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_parallel_processes_are_nj(program, monkeypatch):
+    """One name for how many processes run at once: --nj (older spellings only as hidden aliases)."""
+    parser = parser_of(program, monkeypatch)
+    for p in [parser, *subcommands(parser).values()]:
+        shown = {s for a in p._actions if a.help != argparse.SUPPRESS for s in a.option_strings}
+        assert not shown & {"--num-jobs", "--jobs", "--njobs", "--processes"}, program
+
+
+@pytest.mark.parametrize("program", ["compute_features", "prepare_digits"])
+def test_old_num_jobs_still_works(program, monkeypatch):
+    parser = parser_of(program, monkeypatch)
+    required = ["--out", "x"] + (["--cuts", "c"] if program == "compute_features" else [])
+    assert parser.parse_args(required + ["--num-jobs", "3"]).nj == 3
+    assert parser.parse_args(required + ["--nj", "4"]).nj == 4
+    assert parser.parse_args(required).nj == parser.get_default("nj")
+    assert "--num-jobs" not in parser.format_help()
+
+
+@pytest.mark.parametrize("module", ["blasr.manifests", "blasr.features"])
+def test_help_as_python_dash_m(module):
+    done = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    text = " ".join(done.stdout.split())  # as wrapped to any terminal width
+    assert "--sample-rate" in text and "(default: 16000)" in text
+    assert "Traceback" not in done.stderr and "RuntimeWarning" not in done.stderr
