@@ -22,7 +22,8 @@ from blasr.utils.checkpoint import CheckpointError
 
 _HELP = {
     "valid_data": "held-out cuts with targets: frame accuracy and cross-entropy after every epoch",
-    "num_classes": "output classes (default: largest training target + 1; give the Kaldi tree's num-pdfs)",
+    "num_pdfs": "output classes, the tree's pdfs (default: the num_pdfs file python -m blasr.targets wrote "
+                "beside the training targets; given, it must agree with it)",
     "width": "channel multiplier (small experiments)",
     "upsample": "Big-Little upsampling (default: the architecture's, bilinear)",
     "mode": "window: 49-frame windows (the paper's); chunk: dense prediction over --chunk-frames",
@@ -51,7 +52,7 @@ _HELP = {
 }
 _CHOICES = {"mode": ("window", "chunk"), "upsample": ("bilinear", "nearest"),
             "normalization": ("utterance", "speaker", "side", "none"), "device": ("cuda", "cpu")}
-_TYPES = {"num_classes": int, "width": float, "batch_size": int, "lr": float, "max_steps_per_epoch": int,
+_TYPES = {"num_pdfs": int, "width": float, "batch_size": int, "lr": float, "max_steps_per_epoch": int,
           "valid_data": str, "cmvn": str, "device": str, "resume": str, "upsample": str}
 
 

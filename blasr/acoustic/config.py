@@ -47,7 +47,7 @@ class TrainConfig:
     exp: str = ""                    # experiment directory
     valid_data: str | None = None    # held-out cuts with targets: frame accuracy / CE every epoch
     # model
-    num_classes: int | None = None   # None: largest training target + 1 (give the Kaldi tree's num-pdfs)
+    num_pdfs: int | None = None      # output classes; None: the num_pdfs file beside the training targets
     width: float | None = None       # channel multiplier (small experiments)
     upsample: str | None = None      # bilinear (default) or nearest
     # data
@@ -163,7 +163,7 @@ def check(config: TrainConfig) -> TrainConfig:
     for name in positive:
         if getattr(config, name) < 1:
             raise ValueError(f"{name} must be >= 1, got {getattr(config, name)}")
-    for name in ("batch_size", "num_classes", "max_steps_per_epoch"):
+    for name in ("batch_size", "num_pdfs", "max_steps_per_epoch"):
         value = getattr(config, name)
         if value is not None and value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")

@@ -131,9 +131,9 @@ class SpeechTrainer(Trainer):
                 batch_size=config.valid_batch_size, shuffle=False, num_workers=config.workers, **loader_options)
         self.steps_per_epoch = min(len(self.train_loader), config.max_steps_per_epoch or len(self.train_loader))
 
-        num_classes, self.class_counts = self._output_classes()
+        num_pdfs, self.class_counts = self._num_pdfs()
         seed_everything(config.seed)  # same initial weights on every process
-        self.model_options = {k: v for k, v in dict(num_classes=num_classes, width=config.width,
+        self.model_options = {k: v for k, v in dict(num_classes=num_pdfs, width=config.width,
                                                      upsample=config.upsample).items() if v is not None}
         model = create_model(config.arch, **self.model_options)
         self.model_info = model_info(
@@ -154,42 +154,42 @@ class SpeechTrainer(Trainer):
 
     # ---------------------------------------------------------------- classes
 
-    def _output_classes(self) -> tuple[int, np.ndarray]:
-        """The model's number of output classes and the class counts of the training targets (+0.5 each).
+    def _num_pdfs(self) -> tuple[int, np.ndarray]:
+        """The model's number of output classes (the tree's pdfs) and the class counts of the training
+        targets (+0.5 each).
 
-        The one place the class count is decided: ``--num-classes`` if given,
-        else the ``num_pdfs`` written beside the training targets (python -m
-        blasr.targets), else, for targets made without that file, the largest
-        training target + 1 (a warning says so: it falls short of the tree's
-        pdfs whenever the last ones never occur in the alignments). A
-        ``num_pdfs`` beside the training or held-out targets that differs from
-        it, or a target at or above it, is a :class:`~blasr.acoustic.priors.ClassCountError`.
+        The one place the class count is decided: ``--num-pdfs`` if given, else
+        the ``num_pdfs`` written beside the training targets (python -m
+        blasr.targets). Neither, a ``num_pdfs`` beside the training or held-out
+        targets that differs from it, or a target at or above it is a
+        :class:`~blasr.acoustic.priors.ClassCountError`: never a guess from the
+        largest target, which falls short of the tree whenever its last pdfs
+        never occur in the alignments.
         """
         config = self.config
         manifests = [config.data] + ([config.valid_data] if config.valid_data else [])
         recorded = {manifest: recorded_num_pdfs(manifest) for manifest in manifests}
-        num_classes = config.num_classes or recorded[config.data]
+        num_pdfs = config.num_pdfs or recorded[config.data]
+        if num_pdfs is None:
+            raise ClassCountError(f"no --num-pdfs and no {NUM_PDFS} beside the training targets {config.data}: "
+                                  "make the targets with python -m blasr.targets (it writes it), or give --num-pdfs "
+                                  "(the tree's number of pdfs)")
         for manifest, count in recorded.items():
-            if None not in (count, num_classes) and count != num_classes:
-                source = "--num-classes" if config.num_classes else f"the training targets' {NUM_PDFS}"
+            if count is not None and count != num_pdfs:
+                source = "--num-pdfs" if config.num_pdfs else f"the training targets' {NUM_PDFS}"
                 raise ClassCountError(f"the targets of {manifest} have {count} classes ({NUM_PDFS} beside them), "
-                                      f"the model {num_classes} ({source}); give targets and model the same tree")
-        counts = self._count_targets(config.data, num_classes)  # num_classes entries when known
-        if num_classes is None:
-            num_classes = len(counts)
-            logger.warning("no --num-classes and no %s beside the training targets: the model gets %d outputs, "
-                           "the largest training target + 1; give the tree's number of pdfs if it has more",
-                           NUM_PDFS, num_classes)
+                                      f"the model {num_pdfs} ({source}); give targets and model the same tree")
+        counts = self._count_targets(config.data, num_pdfs)
         if config.valid_data:  # a held-out target the model cannot output would fail the first evaluation
-            self._count_targets(config.valid_data, num_classes)
-        return num_classes, analyze_counts(counts)
+            self._count_targets(config.valid_data, num_pdfs)
+        return num_pdfs, analyze_counts(counts)
 
-    def _count_targets(self, cuts: str, num_classes: int | None) -> np.ndarray:
+    def _count_targets(self, cuts: str, num_pdfs: int) -> np.ndarray:
         """Target counts per class of a manifest; read by rank 0 and broadcast (errors too)."""
         result: list[Any] = [None]
         if self.context.is_main:
             try:
-                result[0] = count_targets(cuts, num_classes)
+                result[0] = count_targets(cuts, num_pdfs)
             except (ValueError, OSError) as error:
                 result[0] = error
         if self.context.is_distributed:

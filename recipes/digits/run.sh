@@ -86,7 +86,7 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
     log "stage 3: train $arch (chunk mode, CPU, $threads threads)"
     python -m blasr.train --arch $arch --config $train_config ${overrides[@]+"${overrides[@]}"} \
       --data $data/targets/train/cuts.jsonl.gz --valid-data $data/targets/dev/cuts.jsonl.gz \
-      --num-classes $(cat $exp/gmm/tri/graph/num_pdfs) --exp $exp/$arch --resume auto
+      --exp $exp/$arch --resume auto
   done
 fi
 

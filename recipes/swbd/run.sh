@@ -131,7 +131,6 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
         log "no Kaldi alignment of $set: training without a validation set"; rm -rf $exp/targets/$set
       fi
     done
-    cp $exp/kaldi_ali/train_nodup/num_pdfs $exp/num_pdfs
     if [ -z "$kaldi_graph" ]; then
       [ -n "$arpa" ] || die "give --arpa (the LM for G.fst) or --kaldi-graph (a Kaldi HCLG directory)"
       python -m blasr.format_lm $kaldi_lang $arpa $data/lang_test --unknown-words skip
@@ -151,7 +150,6 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
     python -m blasr.targets --cuts $data/fbank/train_dev/cuts.jsonl.gz --ali-dir $exp/gmm/tri_ali_dev \
       --out $exp/targets/train_dev
     python -m blasr.mkgraph $data/lang $exp/gmm/tri $graph
-    cp $graph/num_pdfs $exp/num_pdfs
   fi
 fi
 
@@ -174,7 +172,7 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
     [ -f $exp/targets/train_dev/cuts.jsonl.gz ] && valid=(--valid-data $exp/targets/train_dev/cuts.jsonl.gz)
     "${train[@]}" --arch $arch --config $train_config ${overrides[@]+"${overrides[@]}"} \
       --data $exp/targets/train_nodup/cuts.jsonl.gz ${valid[@]+"${valid[@]}"} \
-      --num-classes $(cat $exp/num_pdfs) --exp $exp/$arch --resume auto
+      --exp $exp/$arch --resume auto
   done
 fi
 

@@ -12,7 +12,7 @@ from blasr import create_model
 from blasr.acoustic.config import TrainConfig
 from blasr.acoustic.model_file import load_model_file
 from blasr.acoustic.objective import frame_sums, mean_loss
-from blasr.acoustic.priors import read_counts
+from blasr.acoustic.priors import ClassCountError, read_counts
 from blasr.acoustic.trainer import SpeechTrainer, train
 from blasr.data import IGNORE_INDEX, FrameLoader
 from blasr.training.loop import NonFiniteLossError
@@ -198,3 +198,21 @@ def test_window_mode_and_the_lr_schedule_in_training(corpus, tmp_path):
     assert [r["lr"] for r in history] == [0.1, 0.05, 0.025]  # x 0.5 from the second epoch on
     assert [r["train_frames"] for r in history] == [64.0] * 3  # 2 steps of 32 windows
     assert history[0]["valid_frames"] == 290.0 and all(math.isfinite(r["train_loss"]) for r in history)
+
+
+def test_the_class_count_comes_with_the_targets_or_stops_the_run(corpus, tmp_path):
+    """num_pdfs beside the targets decides the output layer; none, or a disagreeing one, is a named error."""
+    targets = corpus["train"].parent
+    assert (targets / "num_pdfs").read_text().strip() == str(NUM_CLASSES)
+    wrong = f"have {NUM_CLASSES} classes .* the model {NUM_CLASSES + 1} \\(--num-pdfs\\)"
+    with pytest.raises(ClassCountError, match=wrong):
+        SpeechTrainer(tiny_config(corpus, tmp_path / "a", num_pdfs=NUM_CLASSES + 1), DistContext())
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "cuts.jsonl.gz").write_bytes(corpus["train"].read_bytes())  # the same cuts, no num_pdfs beside them
+    with pytest.raises(ClassCountError, match="no --num-pdfs and no num_pdfs beside the training targets"):
+        SpeechTrainer(tiny_config(corpus, tmp_path / "b", data=str(copy / "cuts.jsonl.gz"), valid_data=None),
+                      DistContext())
+    trainer = SpeechTrainer(tiny_config(corpus, tmp_path / "c", data=str(copy / "cuts.jsonl.gz"), valid_data=None,
+                                        num_pdfs=NUM_CLASSES + 3), DistContext())
+    assert trainer.model_options["num_classes"] == NUM_CLASSES + 3 == len(trainer.class_counts)

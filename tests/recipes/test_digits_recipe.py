@@ -30,6 +30,7 @@ def test_digits_recipe_smoke(tmp_path):
     assert not speakers["train"] & speakers["test"] and not speakers["train"] & speakers["dev"]
     # stage 2: a tree of the requested size, every training utterance aligned and given targets
     assert (exp / "gmm" / "tri" / "graph" / "num_pdfs").read_text().strip() == "40"
+    assert (data / "targets" / "train" / "num_pdfs").read_text().strip() == "40"
     assert "kept 60, skipped 0" in done.stdout
     # stages 3-5: a model, Kaldi archives, and one table with a WER per system and set
     assert (exp / "bl_resnet22_a2b3" / "final.pt").is_file()

@@ -152,7 +152,8 @@ def test_swbd_recipe_with_kaldi_alignments(prepared):
     moved = next(c for c in targets if fake.renamed[c.id] != c.id)
     assert np.array_equal(load_targets(moved), pdfs[fake.renamed[moved.id]])  # the shifted id's targets
     assert len(CutSet.from_file(exp / "targets" / "train_dev" / "cuts.jsonl.gz")) == 6
-    assert (exp / "num_pdfs").read_text().strip() == "40"
+    for part in ("train_nodup", "train_dev"):  # the Kaldi tree's class count travels with the targets
+        assert (exp / "targets" / part / "num_pdfs").read_text().strip() == "40"
     assert (exp / "graph" / "HCLG.fst").is_file() and (data / "lang_test" / "G.fst").is_file()
     assert not (kaldi / "data" / "lang" / "G.fst").exists()  # the imported lang is left as it was
     check_decoding_stages(exp, done)
@@ -164,6 +165,7 @@ def test_swbd_recipe_with_blasr_alignments(prepared):
     done = run([*prepared.options, "--exp", exp, "--stage", 2, "--store-loglikes", "false"])
     assert "aligned" in done.stdout and "stage 2: lang, GMM mono -> tri (40 leaves)" in done.stderr
     assert (exp / "graph" / "num_pdfs").read_text().strip() == "40"
+    assert (exp / "targets" / "train_nodup" / "num_pdfs").read_text().strip() == "40"
     nodup = CutSet.from_file(prepared.data / "fbank" / "train_nodup" / "cuts.jsonl.gz")
     report = json.loads((exp / "targets" / "train_nodup" / "targets.report.json").read_text())
     assert (report["kept"], report["skipped"]) == (len(nodup), [])
