@@ -24,7 +24,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "blasr"
 
 # room -> rank; a room imports only from rooms of a lower rank (and itself)
 ROOMS = {
-    "version": 0, "utils": 0,
+    "version": -1, "utils": 0,
     "core": 1, "training": 1,
     "speech": 2, "features": 2,
     "kaldi.formats": 3,

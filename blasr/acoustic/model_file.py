@@ -29,7 +29,6 @@ import numpy as np
 import torch
 from torch import nn
 
-import blasr  # noqa: F401  (registers the architectures)
 from blasr.core.registry import create_model
 from blasr.utils.checkpoint import CheckpointError, atomic_save, load_checkpoint
 

@@ -3,7 +3,7 @@
 * :func:`count_targets` counts the training targets per class (pdf-id), and
   :func:`analyze_counts` adds 0.5 to every count, as Kaldi's ``analyze-counts``
   does ("a half-frame ... to avoid zero-counts which would cause problems in
-  decoding"; SPEC.md §5).
+  decoding"; docs/conventions.md, Kaldi conventions).
 * :func:`write_counts` / :func:`read_counts`: Kaldi's text vector format,
   ``" [ 10.5 3.5 0.5 ]\\n"``, doubles at 7 significant digits (Kaldi's
   ``InitKaldiOutputStream``), the file ``nnet-forward --class-frame-counts``

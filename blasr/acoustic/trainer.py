@@ -38,7 +38,6 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-import blasr  # noqa: F401  (registers the architectures)
 from blasr.acoustic.config import TrainConfig, check, resolve, to_yaml
 from blasr.acoustic.model_file import TRAINING_FORMAT, feature_settings, model_info, save_model_file
 from blasr.acoustic.objective import frame_sums, mean_loss

@@ -38,7 +38,6 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-import blasr  # noqa: F401  (registers the architectures)
 from blasr.core.registry import create_model, get_entry
 from blasr.image.data import IMAGE_EXTENSIONS, EvalTransform, ImageFolder, TrainTransform, collate, default_resize
 from blasr.training.loop import Step, Trainer, run
@@ -53,7 +52,7 @@ CHECKPOINT_FORMAT = "blasr.image.train/1"
 
 @dataclass
 class TrainConfig:
-    """Every option of ``python -m blasr.image.train``; ``None`` means "derive it" (see :func:`resolve`)."""
+    """Every option of ``python -m blasr.train_image``; ``None`` means "derive it" (see :func:`resolve`)."""
 
     arch: str
     data: str                      # ROOT holding train/<class>/* and val/<class>/*

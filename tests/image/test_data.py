@@ -7,8 +7,15 @@ import torch
 from PIL import Image
 
 from blasr.image.data import (
-    IMAGENET_MEAN, IMAGENET_STD, EvalTransform, ImageFolder, TrainTransform, collate, color_jitter,
-    default_resize, random_resized_crop_box,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    EvalTransform,
+    ImageFolder,
+    TrainTransform,
+    collate,
+    color_jitter,
+    default_resize,
+    random_resized_crop_box,
 )
 from tests.image.folders import CLASSES, make_image_folder
 

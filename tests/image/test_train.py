@@ -252,7 +252,7 @@ def test_resume_auto_with_every_checkpoint_unreadable_says_what_to_do(data_root,
     with pytest.raises(NoUsableCheckpointError, match=r"no checkpoint in .*checkpoints can be loaded.*epoch_001.pt.*"
                                                       r"move the unreadable checkpoints out of .*--resume"):
         train(tiny_config(data_root, tmp_path / "exp", resume="auto"))
-    assert issubclass(NoUsableCheckpointError, CheckpointError)  # python -m blasr.image.train exits with 1
+    assert issubclass(NoUsableCheckpointError, CheckpointError)  # python -m blasr.train_image exits with 1
 
 
 def test_non_finite_loss_stops_naming_the_step(data_root, tmp_path, monkeypatch):
@@ -280,7 +280,7 @@ def test_speech_arch_is_refused(data_root, tmp_path):
 
 def test_command_line_runs_one_epoch(data_root, tmp_path):
     exp = tmp_path / "exp"
-    command = [sys.executable, "-m", "blasr.image.train", "--arch", "resnet50", "--width", "0.125",
+    command = [sys.executable, "-m", "blasr.train_image", "--arch", "resnet50", "--width", "0.125",
                "--data", str(data_root), "--exp", str(exp), "--epochs", "1", "--batch-size", "4",
                "--crop-size", "32", "--eval-resize", "36", "--workers", "0", "--max-steps-per-epoch", "2",
                "--no-tensorboard", "--upsample", "nearest", "--seed", "1"]

@@ -17,7 +17,12 @@ from blasr.acoustic.model_file import feature_settings, load_model_file, model_i
 from blasr.acoustic.priors import analyze_counts, count_targets, write_counts
 from blasr.features import load_static, model_input, open_cuts, replicate_edges
 from blasr.inference import (
-    NetworkScores, NnetForwardOptions, PosteriorTransform, ScoreError, dense_logits, export_posteriors,
+    NetworkScores,
+    NnetForwardOptions,
+    PosteriorTransform,
+    ScoreError,
+    dense_logits,
+    export_posteriors,
 )
 from tests.acoustic.conftest import NUM_CLASSES, cli_env
 from tests.conftest import randomize_batchnorm

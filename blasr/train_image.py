@@ -1,7 +1,7 @@
 """ImageNet training entry point (Big-Little Net, Appendix A.1); see docs/image_training.md.
 
-    python -m blasr.image.train --arch bl_resnet50_a2b4 --data /data/imagenet --exp exp/bl_resnet50_a2b4
-    torchrun --nproc-per-node 8 -m blasr.image.train --arch bl_resnet50_a2b4 --batch-size 32 \\
+    python -m blasr.train_image --arch bl_resnet50_a2b4 --data /data/imagenet --exp exp/bl_resnet50_a2b4
+    torchrun --nproc-per-node 8 -m blasr.train_image --arch bl_resnet50_a2b4 --batch-size 32 \\
         --data /data/imagenet --exp exp/bl_resnet50_a2b4           # the paper's global batch 256
 
 Only parses options; the work is :func:`blasr.image.trainer.train`.
@@ -14,6 +14,7 @@ from dataclasses import fields
 
 from blasr.image.trainer import TrainConfig, train
 from blasr.training.loop import NonFiniteLossError
+from blasr.utils import cli
 from blasr.utils.checkpoint import CheckpointError
 
 _DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
@@ -21,8 +22,7 @@ _DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
 
 def build_parser() -> argparse.ArgumentParser:
     d = _DEFAULTS
-    p = argparse.ArgumentParser(prog="python -m blasr.image.train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.parser("blasr.train_image", __doc__)
     p.add_argument("--arch", required=True, help="image architecture, e.g. resnet50, bl_resnet50_a2b4")
     p.add_argument("--data", required=True, help="ROOT holding train/<class>/*.JPEG and val/<class>/*.JPEG")
     p.add_argument("--exp", required=True, help="experiment directory (config, log, metrics, tb/, checkpoints/)")
@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="epochs between evaluations (default %(default)s)")
     p.add_argument("--log-every", type=int, default=d["log_every"],
                    help="steps between log lines and TensorBoard points (default %(default)s)")
-    p.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=d["tensorboard"])
+    p.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=d["tensorboard"],
+                   help="write TensorBoard scalars to EXP/tb")
     p.add_argument("--deterministic", action="store_true",
                    help="deterministic algorithms, no cuDNN autotuning (slower on GPU)")
     return p
