@@ -33,6 +33,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 CONF_DIR = Path(__file__).parent / "conf"
 MODES = ("window", "chunk")
 NORMALIZATIONS = ("utterance", "speaker", "side", "none")
@@ -116,7 +118,6 @@ def config_path(name: str | os.PathLike) -> Path:
 
 def load_yaml_options(name: str | os.PathLike) -> dict[str, Any]:
     """The options of one YAML file, checked against :class:`TrainConfig`'s fields."""
-    import yaml
 
     path = config_path(name)
     if not path.is_file():
@@ -186,6 +187,5 @@ def resolve(config: TrainConfig, world_size: int) -> TrainConfig:
 
 def to_yaml(config: TrainConfig) -> str:
     """The configuration as a YAML file that ``--config`` reads back."""
-    import yaml
 
     return yaml.safe_dump(asdict(config), sort_keys=False)

@@ -31,6 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from lhotse import CutSet, MonoCut, Recording, RecordingSet, SupervisionSegment, SupervisionSet
+from lhotse.utils import fastcopy
+
 from blasr.data.sphere import sphere_info_backend, sphere_source
 from blasr.features.report import StageReport
 
@@ -61,8 +64,6 @@ class Segment:
 
 def resource_recordings(recordings) -> "RecordingSet":  # noqa: F821
     """The recordings with their ``.sph`` sources made readable here (:func:`blasr.data.sphere.sphere_source`)."""
-    from lhotse import RecordingSet
-    from lhotse.utils import fastcopy
 
 
     fixed = []
@@ -78,7 +79,6 @@ def resource_recordings(recordings) -> "RecordingSet":  # noqa: F821
 
 def recordings_from_files(paths: Iterable[str | os.PathLike]) -> "RecordingSet":  # noqa: F821
     """One Recording per audio file (id = file stem), SPHERE read with or without sph2pipe."""
-    from lhotse import Recording, RecordingSet
 
 
     with sphere_info_backend():
@@ -98,7 +98,6 @@ class Part:
 
 def make_cuts(recordings, segments: Sequence[Segment], report: StageReport):
     """One :class:`MonoCut` per segment (sorted by id); skips are recorded in ``report``."""
-    from lhotse import CutSet, MonoCut, SupervisionSegment
 
     recordings = {r.id: r for r in recordings} if not isinstance(recordings, dict) else recordings
     cuts, seen = [], set()
@@ -142,7 +141,6 @@ def write_part(out_dir: str | os.PathLike, recordings, segments: Sequence[Segmen
     Only the recordings that have a cut are written. ``settings`` go into
     ``report.json`` and the ``.completed`` marker.
     """
-    from lhotse import RecordingSet, SupervisionSet
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -172,7 +170,6 @@ def completed(out_dir: str | os.PathLike, settings: dict) -> bool:
 
 
 def load_part(out_dir: str | os.PathLike) -> Part:
-    from lhotse import CutSet
 
     out_dir = Path(out_dir)
     report = StageReport(**json.loads((out_dir / "report.json").read_text()))

@@ -64,6 +64,8 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import soundfile
+from lhotse import CutSet, RecordingSet, SupervisionSet
 
 from blasr.data.manifests import cuts_from_audio_files
 from blasr.features.report import StageReport
@@ -228,7 +230,6 @@ def english_voices(espeak: str) -> list[str]:
 
 def run_espeak(espeak: str, utterance: DigitUtterance) -> np.ndarray:
     """espeak-ng's waveform for ``utterance``: float64 in [-1, 1), shape ``(T,)`` at 22050 Hz."""
-    import soundfile
 
     command = [espeak, "--stdout", "-v", utterance.voice, "-s", str(utterance.speed_wpm), "-p", str(utterance.pitch),
                utterance.text]
@@ -346,7 +347,6 @@ def write_dict_dir(dict_dir: str | os.PathLike) -> Path:
 
 def _write_split(out: Path, split: str, utterances: list[DigitUtterance], sample_rate: int):
     """Lhotse manifests and a Kaldi data directory for one split; returns its CutSet."""
-    from lhotse import RecordingSet, SupervisionSet
 
     split_dir = out / split
     split_dir.mkdir(parents=True, exist_ok=True)
@@ -379,7 +379,6 @@ def _digest(settings: dict) -> str:
 
 def load_digits(out: str | os.PathLike) -> dict:
     """The ``{"train", "dev", "test"}`` CutSets of a finished corpus directory."""
-    from lhotse import CutSet
 
     out = Path(out)
     if not (out / MARKER).is_file():
@@ -437,7 +436,6 @@ def prepare_digits(
     (out / "wav").mkdir(parents=True, exist_ok=True)
 
     def make(utterance: DigitUtterance) -> int:
-        import soundfile
 
         samples = synthesize(utterance, espeak, config.sample_rate)
         soundfile.write(out / "wav" / f"{utterance.id}.wav", samples, config.sample_rate, subtype="PCM_16")

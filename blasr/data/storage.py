@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import kaldiio
 import numpy as np
 from lhotse.array import Array, TemporalArray
 from lhotse.features.io import FeaturesReader, FeaturesWriter, register_reader, register_writer
@@ -37,7 +38,6 @@ class KaldiArkReader(FeaturesReader):
         self.storage_path = str(storage_path)
 
     def read(self, key: str, left_offset_frames: int = 0, right_offset_frames: int | None = None) -> np.ndarray:
-        import kaldiio
 
         return kaldiio.load_mat(f"{self.storage_path}:{int(key)}")[left_offset_frames:right_offset_frames]
 

@@ -59,6 +59,11 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
+from lhotse import RecordingSet
+from lhotse.recipes import prepare_eval2000 as lhotse_prepare_eval2000
+from lhotse.recipes import prepare_fisher_english, prepare_switchboard
+from lhotse.utils import fastcopy
+
 from blasr.data.conversations import (
     Segment,
     completed,
@@ -110,7 +115,6 @@ def _require_dir(path: str | os.PathLike | None, what: str) -> Path:
 
 def switchboard_segments(audio_dir, transcripts_dir) -> tuple[dict, list[Segment], dict]:
     """Recordings, Kaldi-normalised segments and counts of Switchboard-1 via lhotse's recipe."""
-    from lhotse.recipes import prepare_switchboard
 
 
     audio_dir = _require_dir(audio_dir, "Switchboard audio (LDC97S62, --swbd-dir)")
@@ -180,7 +184,6 @@ FISHER_TRANSCRIPTS = ("LDC2004T19", "LDC2005T19")
 def fisher_segments(audio_dir, transcripts_dir, work_dir: Path) -> tuple[dict, list[Segment], dict]:
     """Recordings and Kaldi-normalised segments of Fisher English via lhotse's recipe (ids as Kaldi's
     ``fisher_data_prep.sh``: ``fe_03_00001-A-000098-001156``, truncated centiseconds)."""
-    from lhotse.recipes import prepare_fisher_english
 
 
     audio_dir = _require_dir(audio_dir, "Fisher audio (--fisher-dir)")
@@ -238,7 +241,6 @@ def _eval2000_audio_dir(audio_dir: Path) -> Path:
 
 def prepare_eval2000(audio_dir, transcripts_dir, out_dir, work_dir: Path):
     """Hub5'00 cuts (see the module doc); returns the written :class:`~blasr.data.conversations.Part`."""
-    from lhotse.recipes import prepare_eval2000 as lhotse_prepare_eval2000
 
 
     english = _eval2000_audio_dir(_require_dir(audio_dir, "eval2000 audio (LDC2002S09, --eval2000-dir)"))
@@ -295,8 +297,6 @@ def prepare_eval2000(audio_dir, transcripts_dir, out_dir, work_dir: Path):
 
 def _resolved(recordings):
     """The recordings with symlinked source paths (our lhotse shim) resolved to the real files."""
-    from lhotse import RecordingSet
-    from lhotse.utils import fastcopy
 
     fixed = []
     for recording in recordings:

@@ -28,7 +28,9 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+import kaldiio
 import numpy as np
+from lhotse import CutSet
 
 from blasr.data.storage import KaldiArkWriter
 from blasr.features.extract import feature_frames, open_cuts
@@ -67,7 +69,6 @@ def attach_targets(
         ``(manifest path, report)``; ``report.stats`` counts frames trimmed and
         padded and alignments that matched no cut.
     """
-    from lhotse import CutSet
 
     if num_pdfs < 1:
         raise ValueError(f"num_pdfs must be positive, got {num_pdfs}")
@@ -171,7 +172,6 @@ def load_targets(cut) -> np.ndarray:
 
 def _random_access(alignments, tmp: Path) -> Mapping:
     """A lazy ``utt -> vector`` mapping; sequential sources are copied to a temporary archive."""
-    import kaldiio
 
     if isinstance(alignments, Mapping):
         return alignments

@@ -23,6 +23,8 @@ import json
 from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 
+import kaldi_native_fbank as knf
+
 WINDOW_TYPES = ("povey", "hamming", "hanning", "rectangular", "blackman", "sine")
 
 # Kaldi reads 16-bit PCM as raw integers; audio libraries return them divided by
@@ -147,7 +149,6 @@ class FbankConfig:
 
 @lru_cache(maxsize=32)
 def _knf_options(config: FbankConfig):
-    import kaldi_native_fbank as knf
 
     opts = knf.FbankOptions()
     frame = opts.frame_opts

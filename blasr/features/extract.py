@@ -29,7 +29,11 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+import lilcom
 import numpy as np
+from lhotse import CutSet, Features, MonoCut
+from lhotse.caching import AudioCache
+from tqdm import tqdm
 
 from blasr.features.config import FbankConfig
 from blasr.features.fbank import FeatureError, compute_logmel
@@ -45,7 +49,6 @@ _CHUNK_FRAMES = 500  # lhotse's CHUNKY_FORMAT_CHUNK_SIZE: the reader assumes it
 
 def open_cuts(cuts):
     """A CutSet from a CutSet, or from a manifest path opened lazily (streamed, never all in RAM)."""
-    from lhotse import CutSet
 
     if isinstance(cuts, (str, os.PathLike)):
         path = Path(cuts)
@@ -123,8 +126,6 @@ def compute_features(
     settings.write_text(config.to_json())
     (output_dir / "fbank.conf").write_text(config.kaldi_conf())
 
-    from lhotse import CutSet
-    from tqdm import tqdm
 
     archive_path = (output_dir / ARCHIVE).resolve()
     report = StageReport("features")
@@ -178,7 +179,6 @@ def extract_cut(cut, config: FbankConfig) -> np.ndarray:
     (``round(t * sample_rate)`` samples, lhotse's rule; cuts built by
     :mod:`blasr.data.manifests` sit on Kaldi's sample indices).
     """
-    from lhotse import MonoCut
 
     if not isinstance(cut, MonoCut):
         raise FeatureError(f"{cut.id}: unsupported cut: {type(cut).__name__}; features are per MonoCut "
@@ -206,8 +206,6 @@ def extract_cut(cut, config: FbankConfig) -> np.ndarray:
 
 def _extract_task(cuts: list, config: FbankConfig, tick_power: int) -> list:
     """Worker: per cut ``(num_frames, compressed chunks)`` or the skip reason (a string)."""
-    import lilcom
-    from lhotse.caching import AudioCache
 
     # lhotse reads a command source whole for every cut; its bounded cache (100 files,
     # 500 MB) makes that once per recording within a task.
@@ -240,7 +238,6 @@ def _write_chunks(archive, chunks: list[bytes]) -> str:
 
 
 def _features(cut, config: FbankConfig, num_frames: int, archive: Path, key: str):
-    from lhotse import Features
 
     return Features(
         type=FEATURE_TYPE,

@@ -13,6 +13,7 @@ is used as is.
 
 from __future__ import annotations
 
+import kaldi_native_fbank as knf
 import numpy as np
 
 from blasr.features.config import INT16_SCALE, FbankConfig
@@ -57,7 +58,6 @@ def logmel(samples, sample_rate: int, **options) -> np.ndarray:
 def compute_logmel(samples, config: FbankConfig, name: str = "waveform") -> np.ndarray:
     """:func:`logmel` with a ready :class:`FbankConfig`; ``name`` labels error messages."""
     waveform = _as_kaldi_waveform(samples, config, name)
-    import kaldi_native_fbank as knf
 
     computer = knf.OnlineFbank(config.knf_options())
     computer.accept_waveform(float(config.sample_rate), waveform)

@@ -25,3 +25,7 @@ Imports point one way (``tests/test_imports.py`` checks it)::
 * :mod:`~blasr.kaldi.scoring`: WER (``wer``), Hub5'00 scoring with GLM and STM
   (``hub5``), results tables (``results``).
 """
+
+# kaldi-hmm-gmm must be loaded before kaldifst and kaldilm: the other order deadlocks at import. Every module
+# of blasr.kaldi imports this package first, so each may import the three at its top.
+import kaldi_hmm_gmm  # noqa: E402, F401, I001

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence, Union
 
+import kaldi_hmm_gmm as khg
 import numpy as np
 
 from blasr.kaldi.decoding.graph import add_word_penalty, relabel_input
@@ -310,7 +311,6 @@ class Decoder:
         return self._graphs[key]
 
     def _decoder(self, labels: str) -> Any:
-        import kaldi_hmm_gmm as khg
 
         key = (labels, self.options.word_insertion_penalty)
         if key not in self._decoders:
@@ -324,7 +324,6 @@ class Decoder:
         return self._decoders[key]
 
     def _run(self, labels: str, decodable: Any, utterance: str, num_frames: int, start: float) -> Hypothesis | None:
-        import kaldi_hmm_gmm as khg
 
         decoder = self._decoder(labels)
         partial = False
@@ -350,7 +349,6 @@ class Decoder:
 
         Returns None when no path survives the beam (logged).
         """
-        import kaldi_hmm_gmm as khg
 
         self._decoder("pdfs")  # the relabelled graph, once: not counted in the decoding time
         start = time.perf_counter()
@@ -371,7 +369,6 @@ class Decoder:
 
     def decode_gmm(self, feats: np.ndarray, acoustic_model: AmDiagGmm, utterance: str = "utt") -> Hypothesis | None:
         """Decode features ``(frames, dim)`` scored by the GMMs (``gmm-latgen-faster``)."""
-        import kaldi_hmm_gmm as khg
 
         if acoustic_model.num_pdfs != self.transition_model.num_pdfs:
             raise DecodeError(

@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+import kaldi_hmm_gmm as khg
+import kaldifst
 import numpy as np
 
 from blasr.kaldi.formats.fst import fst_arrays, read_fst
@@ -55,13 +57,6 @@ logger = logging.getLogger("blasr")
 
 TRANSITION_SCALE = 1.0  # mkgraph.sh --transition-scale
 SELF_LOOP_SCALE = 0.1  # mkgraph.sh --self-loop-scale
-
-
-def _kaldi() -> tuple[Any, Any]:
-    import kaldi_hmm_gmm  # before kaldifst: the other order may deadlock at import
-    import kaldifst
-
-    return kaldi_hmm_gmm, kaldifst
 
 
 def stochasticity(fst: Any) -> tuple[float, float]:
@@ -85,7 +80,6 @@ def stochasticity(fst: Any) -> tuple[float, float]:
 
 def _one_state_transducer(pairs: Sequence[tuple[int, int]], weights: Sequence[float] | None = None) -> Any:
     """A one-state, final transducer with a loop arc ``i:o`` per pair (arcs sorted by output label)."""
-    _, kaldifst = _kaldi()
     fst = kaldifst.StdVectorFst()
     fst.start = fst.add_state()
     fst.set_final(0, 0.0)
@@ -101,7 +95,6 @@ def relabel_input(fst: Any, labels: np.ndarray) -> Any:
     an error (the composition used here would silently drop its paths).
     Structure and weights are kept; epsilon input arcs stay.
     """
-    _, kaldifst = _kaldi()
     labels = np.asarray(labels, dtype=np.int64)
     arrays = fst_arrays(fst)
     present = np.unique(arrays.arcs["ilabel"])
@@ -115,7 +108,6 @@ def relabel_input(fst: Any, labels: np.ndarray) -> Any:
 
 def add_word_penalty(fst: Any, penalty: float) -> Any:
     """A copy with ``penalty`` added to the cost of every arc that outputs a word (``lattice-add-penalty``)."""
-    _, kaldifst = _kaldi()
     arrays = fst_arrays(fst)
     words = np.unique(arrays.arcs["olabel"])
     words = words[words > 0]
@@ -130,7 +122,6 @@ def add_word_penalty(fst: Any, penalty: float) -> Any:
 
 def compose_lg(L_disambig: Any, G: Any) -> Any:  # noqa: N803  (Kaldi's names)
     """``fsttablecompose L_disambig G | fstdeterminizestar --use-log=true | fstminimizeencoded | fstarcsort``."""
-    _, kaldifst = _kaldi()
     L_disambig = L_disambig.copy()
     kaldifst.arcsort(L_disambig, sort_type="olabel")
     lg = kaldifst.compose(L_disambig, G)
@@ -145,7 +136,6 @@ def compose_lg(L_disambig: Any, G: Any) -> Any:  # noqa: N803  (Kaldi's names)
 
 def compose_clg(lg: Any, tree: ContextDependency, disambig_phones: Sequence[int]) -> tuple[Any, list[list[int]]]:
     """``fstcomposecontext``: CLG and its ``ilabels`` (the phone window of each input label)."""
-    _, kaldifst = _kaldi()
     clg, ilabels = kaldifst.compose_context(
         list(disambig_phones), tree.context_width, tree.central_position, lg
     )
@@ -163,7 +153,6 @@ def make_hclg(
     self_loop_scale: float = SELF_LOOP_SCALE,
 ) -> Any:
     """HCLG (input: transition-ids, output: word ids) from the lexicon with disambiguation symbols and G."""
-    khg, kaldifst = _kaldi()
     if tree.num_pdfs != transition_model.num_pdfs:
         raise LangError(f"the tree has {tree.num_pdfs} pdfs, the transition model {transition_model.num_pdfs}")
     kaldi_model = transition_model.to_kaldi_hmm_gmm()

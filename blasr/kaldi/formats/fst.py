@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import kaldifst
 import numpy as np
 
 from blasr.kaldi.formats.io import KaldiFormatError
@@ -236,8 +237,6 @@ def convert_with_fstconvert(source: str | os.PathLike, destination: str | os.Pat
 
 def read_fst(path: str | os.PathLike) -> Any:
     """A ``kaldifst.StdVectorFst`` from a binary FST file, const (Kaldi's HCLG.fst) or vector."""
-    import kaldi_hmm_gmm  # noqa: F401  (must be imported before kaldifst, or the import deadlocks)
-    import kaldifst
 
     path = Path(path)
     header = read_fst_header(path)
@@ -281,8 +280,6 @@ class FstArrays:
 
 def fst_arrays(fst: Any) -> FstArrays:
     """Every state and arc of a ``kaldifst`` FST, through OpenFst's const layout (fast for large graphs)."""
-    import kaldi_hmm_gmm  # noqa: F401  (before kaldifst: the other order may deadlock at import)
-    import kaldifst
 
     with tempfile.TemporaryDirectory(prefix="blasr-fst-") as tmp:
         path = Path(tmp) / "const.fst"

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import kaldi_hmm_gmm
 import numpy as np
 
 from blasr.kaldi.formats.io import KaldiReader, KaldiWriter
@@ -199,7 +200,6 @@ class AmDiagGmm:
 
     def to_kaldi_hmm_gmm(self) -> Any:
         """A ``kaldi_hmm_gmm.AmDiagGmm`` (its pickle state: weights, inv_vars, means_invvars per pdf)."""
-        import kaldi_hmm_gmm
 
         state = []
         for gmm in self.pdfs:

@@ -37,6 +37,7 @@ import struct
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
+import kaldiio
 import numpy as np
 
 BINARY_HEADER = b"\0B"
@@ -462,7 +463,6 @@ def iter_int_vectors(path: str | os.PathLike) -> Iterator[tuple[str, np.ndarray]
     else through kaldiio). A value that is not a 1-D integer vector (e.g. a
     feature matrix) is an error.
     """
-    import kaldiio
 
     path = Path(path)
     if not path.is_file():

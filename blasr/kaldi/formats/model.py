@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+import _kaldi_hmm_gmm
+import kaldi_hmm_gmm
 import numpy as np
 
 from blasr.kaldi.formats.gmm import AmDiagGmm
@@ -268,7 +270,6 @@ class HmmTopology:
         writer.newline()
 
     def to_kaldi_hmm_gmm(self) -> Any:
-        import kaldi_hmm_gmm
 
         topology = kaldi_hmm_gmm.HmmTopology()
         writer = KaldiWriter(binary=False, precision=9)  # 9 digits: float32 values survive the text exactly
@@ -461,8 +462,6 @@ class TransitionModel:
 
     def to_kaldi_hmm_gmm(self) -> Any:
         """A ``kaldi_hmm_gmm.TransitionModel`` with the same transition-ids and probabilities."""
-        import _kaldi_hmm_gmm
-        import kaldi_hmm_gmm
 
         # Its pickle state is (tuples, topology, state2id, id2state, id2pdf_id,
         # num_pdfs, log_probs, non_self_loop_log_probs); it is not validated, so

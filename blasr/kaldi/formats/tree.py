@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence, Union
 
+import kaldi_hmm_gmm
 import numpy as np
 
 from blasr.kaldi.formats.io import KaldiReader, KaldiWriter
@@ -218,7 +219,6 @@ class ContextDependency:
     def to_kaldi_hmm_gmm(self) -> Any:
         """A ``kaldi_hmm_gmm.ContextDependency``: its pickle state is the binary serialization
         (without the ``"\\0B"`` header) as a list of signed bytes."""
-        import kaldi_hmm_gmm
 
         data = KaldiWriter(binary=True, header=False)
         self.write(data)

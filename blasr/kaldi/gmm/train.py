@@ -38,6 +38,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping, Sequence, TypeVar
 
+import kaldi_hmm_gmm
 import numpy as np
 
 from blasr.kaldi.formats.gmm import AmDiagGmm, DiagGmm
@@ -267,7 +268,6 @@ def init_mono(
 
     ``shared_phones``: groups of phones that share their pdfs (Kaldi's ``--shared-phones``).
     """
-    import kaldi_hmm_gmm
 
     kaldi_topology = topology.to_kaldi_hmm_gmm()
     num_classes = kaldi_topology.get_phone_to_num_pdf_classes()
@@ -289,7 +289,6 @@ def init_mono(
 
 def transition_model_for(tree: ContextDependency, topology: HmmTopology) -> TransitionModel:
     """Kaldi's ``TransitionModel(ctx_dep, topo)``: the transition states every pdf of the tree can occur in."""
-    import kaldi_hmm_gmm
 
     model = kaldi_hmm_gmm.TransitionModel(ctx_dep=tree.to_kaldi_hmm_gmm(), hmm_topo=topology.to_kaldi_hmm_gmm())
     return TransitionModel.from_kaldi_hmm_gmm(model)

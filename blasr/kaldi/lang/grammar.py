@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+import kaldifst
+import kaldilm
 import numpy as np
 
 from blasr.kaldi.formats.fst import fst_arrays
@@ -207,9 +209,6 @@ def arpa_to_fst(
             ", ".join(f"{reason}: {n}" for reason, n in info.skipped.items()),
             f"; unknown words: {unknown}" if unknown else "",
         )
-    import kaldi_hmm_gmm  # noqa: F401  (before kaldifst and kaldilm: the other order may deadlock)
-    import kaldifst
-    import kaldilm
 
     with tempfile.TemporaryDirectory(prefix="blasr-g-") as tmp:
         source = Path(arpa)
@@ -248,8 +247,6 @@ def _vocabulary_ids(words: SymbolTable, vocabulary: Iterable[str] | None) -> lis
 
 def word_loop_fst(words: SymbolTable, vocabulary: Iterable[str] | None = None) -> Any:
     """One state, final, a loop arc per word: each word and the end have probability ``1 / (V + 1)``."""
-    import kaldi_hmm_gmm  # noqa: F401
-    import kaldifst
 
     ids = sorted(set(_vocabulary_ids(words, vocabulary)))
     if not ids:
@@ -269,8 +266,6 @@ def sentences_fst(sentences: Sequence[Sequence[str]], words: SymbolTable) -> Any
     Deterministic and stochastic: at every state the arcs and the final
     weight are ``-log`` of the fraction of sentences going each way.
     """
-    import kaldi_hmm_gmm  # noqa: F401
-    import kaldifst
 
     if not sentences:
         raise LangError("no sentences for the grammar")
@@ -333,8 +328,6 @@ def check_g(g: Any, words: SymbolTable) -> None:
 
 def write_g(g: Any, lang: Lang | str | os.PathLike, check: bool = True) -> Path:
     """Check ``g`` against the lang directory's ``words.txt`` and write it as ``G.fst`` (arcs sorted by input)."""
-    import kaldi_hmm_gmm  # noqa: F401
-    import kaldifst
 
     lang = lang if isinstance(lang, Lang) else load_lang(lang)
     if check:

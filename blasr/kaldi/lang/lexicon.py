@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence, Union
 
+import kaldifst
+
 from blasr.kaldi.formats.symbols import SymbolTable
 
 EPS = "<eps>"
@@ -206,8 +208,6 @@ def make_lexicon_fst(
     arc. ``sil_disambig`` (for ``L_disambig.fst``) follows the silence phone.
     Arcs are sorted by output label, as ``prepare_lang.sh`` does.
     """
-    import kaldi_hmm_gmm  # noqa: F401  (before kaldifst: the other order may deadlock at import)
-    import kaldifst
 
     def phone_id(phone: str, entry: LexiconEntry | None = None) -> int:
         if phone not in phones:

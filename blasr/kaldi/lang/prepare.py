@@ -46,6 +46,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+import kaldifst
+
 from blasr.kaldi.formats.model import HmmState, HmmTopology, write_topology
 from blasr.kaldi.formats.symbols import SymbolTable, write_symbol_table
 from blasr.kaldi.lang import grammar
@@ -347,8 +349,6 @@ def prepare_lang(
     )
     write_topology(topology, lang_dir / "topo")
 
-    import kaldi_hmm_gmm  # noqa: F401  (before kaldifst)
-    import kaldifst
 
     sil_phone = optional_silence if sil_prob > 0 else None
     lexicon_fst = make_lexicon_fst(entries, phones, words, sil_prob, sil_phone)
