@@ -26,19 +26,15 @@ from blasr.kaldi.gmm.recipe import (
     compute_log_likelihoods,
     train_gmm_system,
 )
-from blasr.kaldi.gmm.train import MonoOptions, TriOptions
+from blasr.kaldi.gmm.train import MonoOptions, TriOptions, with_iterations
 from blasr.utils import cli
 
 
 def _train(args: argparse.Namespace) -> int:
-    mono = MonoOptions(num_iters=args.mono_iters, total_gauss=args.mono_gauss,
-                       max_iter_inc=max(1, min(MonoOptions.max_iter_inc, args.mono_iters - 5)),
-                       realign_iters=[i for i in MonoOptions.realign_iters if i < args.mono_iters],
-                       boost_silence=args.boost_silence, seed=args.seed)
-    tri = TriOptions(num_leaves=args.num_leaves, total_gauss=args.total_gauss, num_iters=args.tri_iters,
-                     max_iter_inc=max(1, min(TriOptions.max_iter_inc, args.tri_iters - 5)),
-                     realign_iters=[i for i in TriOptions.realign_iters if i < args.tri_iters],
-                     boost_silence=args.boost_silence, seed=args.seed)
+    mono = with_iterations(MonoOptions(total_gauss=args.mono_gauss, boost_silence=args.boost_silence,
+                                       seed=args.seed), args.mono_iters)
+    tri = with_iterations(TriOptions(num_leaves=args.num_leaves, total_gauss=args.total_gauss,
+                                     boost_silence=args.boost_silence, seed=args.seed), args.tri_iters)
     options = GmmRecipeOptions(features=GmmFeatureOptions(kind=args.feature_kind), mono_utterances=args.mono_utterances,
                                mono=mono, tri=tri, boost_silence=args.boost_silence, map_oov=args.map_oov,
                                cache_features=args.cache_features)
@@ -74,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--mono-utterances", type=int, default=1000, help="shortest utterances for the monophones")
     t.add_argument("--mono-iters", type=int, default=MonoOptions.num_iters, help="monophone training iterations")
     t.add_argument("--mono-gauss", type=int, default=MonoOptions.total_gauss, help="monophone Gaussians in all")
-    t.add_argument("--num-leaves", type=int, default=TriOptions.num_leaves, help="tree leaves = pdfs = classes")
+    t.add_argument("--num-leaves", type=int, default=TriOptions.num_leaves, help="the tree's leaves (build-tree --max-leaves; fewer when no split gains): its pdfs, the network's classes (num_pdfs)")
     t.add_argument("--total-gauss", type=int, default=TriOptions.total_gauss, help="triphone Gaussians in all")
     t.add_argument("--tri-iters", type=int, default=TriOptions.num_iters, help="triphone training iterations")
     t.add_argument("--boost-silence", type=float, default=1.0, help="Kaldi's --boost-silence (swbd: 1.25)")
