@@ -70,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--mono-utterances", type=int, default=1000, help="shortest utterances for the monophones")
     t.add_argument("--mono-iters", type=int, default=MonoOptions.num_iters, help="monophone training iterations")
     t.add_argument("--mono-gauss", type=int, default=MonoOptions.total_gauss, help="monophone Gaussians in all")
-    t.add_argument("--num-leaves", type=int, default=TriOptions.num_leaves, help="the tree's leaves (build-tree --max-leaves; fewer when no split gains): its pdfs, the network's classes (num_pdfs)")
+    t.add_argument("--num-leaves", type=int, default=TriOptions.num_leaves,
+                   help="the tree's leaves (build-tree --max-leaves; fewer when no split gains): its pdfs, "
+                        "the network's classes (num_pdfs)")
     t.add_argument("--total-gauss", type=int, default=TriOptions.total_gauss, help="triphone Gaussians in all")
     t.add_argument("--tri-iters", type=int, default=TriOptions.num_iters, help="triphone training iterations")
     t.add_argument("--boost-silence", type=float, default=1.0, help="Kaldi's --boost-silence (swbd: 1.25)")
