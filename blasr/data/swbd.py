@@ -89,7 +89,7 @@ from blasr.data.text_norm import (
 
 logger = logging.getLogger("blasr")
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: recordings read without sph2pipe decode through blasr.data.sphere.write_wav
 TRAIN_DEV_SIZE = 4000
 MAX_DUPLICATES = 300
 EVAL2000_STM = "hub5e00.english.000405.stm"
