@@ -18,10 +18,13 @@ import os
 import sys
 from pathlib import Path
 
+from blasr.acoustic.model_file import load_model_file
 from blasr.inference import NetworkScores, NnetForwardOptions
-from blasr.kaldi.decoding.decode import DecodeOptions
+from blasr.kaldi.decoding.decode import DecodeOptions, check_num_pdfs
 from blasr.kaldi.decoding.decode_dir import decode_and_score
+from blasr.kaldi.formats.model import read_transition_model
 from blasr.utils import cli
+from blasr.utils.checkpoint import CheckpointError
 
 
 def _lm_weights(text: str) -> list[float]:
@@ -92,12 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         loglikes = args.loglikes
         if args.nnet:
+            check_num_pdfs(load_model_file(args.nnet).num_classes, read_transition_model(args.model), args.nnet)
             threads = max(1, (os.cpu_count() or 1) // args.nj)  # the decoding processes share the cores
             loglikes = NetworkScores(args.nnet, args.data, NnetForwardOptions(prior_scale=args.prior_scale),
                                      device=args.device, threads=threads)
         result = decode_and_score(loglikes, args.graph, args.model, args.out, args.text, args.words,
                                   options, args.sweep, ignore=args.ignore, num_jobs=args.nj)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(result.decoding.summary())

@@ -15,6 +15,7 @@ import blasr.inference.export as export_module
 from blasr import create_model
 from blasr.acoustic.model_file import feature_settings, load_model_file, model_info, save_model_file
 from blasr.acoustic.priors import analyze_counts, count_targets, write_counts
+from blasr.decode import main as decode_main
 from blasr.features import load_static, model_input, open_cuts, replicate_edges
 from blasr.inference import (
     NetworkScores,
@@ -24,8 +25,11 @@ from blasr.inference import (
     dense_logits,
     export_posteriors,
 )
+from blasr.kaldi.formats.model import write_model
+from blasr.kaldi.lang.prepare import prepare_lang
 from tests.acoustic.conftest import NUM_CLASSES, cli_env
 from tests.conftest import randomize_batchnorm
+from tests.kaldi.tiny_asr import LEXICON, SILENCE, monophone_model, separated_gmms
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -219,3 +223,19 @@ def test_a_training_checkpoint_exports_like_final(model_file, tmp_path):
     assert again.info["arch"] == trained.info["arch"] and np.array_equal(again.class_counts, trained.class_counts)
     for name, value in trained.model.state_dict().items():
         assert torch.equal(again.model.state_dict()[name], value)
+
+
+def test_decoding_with_a_network_of_another_tree_stops_before_it_starts(model_file, tmp_path, capsys):
+    """A network trained on another tree's targets is a named error, found before any utterance is scored."""
+    lang = prepare_lang(LEXICON, tmp_path / "lang", silence_phones=SILENCE)
+    tree, transition_model = monophone_model(lang)
+    assert transition_model.num_pdfs != NUM_CLASSES
+    write_model(transition_model, separated_gmms(transition_model.num_pdfs, 4, np.random.default_rng(0)),
+                tmp_path / "final.mdl")
+    code = decode_main(["--graph", str(tmp_path / "no-graph"), "--model", str(tmp_path / "final.mdl"),
+                        "--nnet", str(model_file), "--data", str(tmp_path / "no-cuts.jsonl.gz"),
+                        "--out", str(tmp_path / "decode")])
+    assert code == 1
+    assert (f"scores {NUM_CLASSES} classes, the graph's model has {transition_model.num_pdfs} pdfs"
+            in capsys.readouterr().err)
+    assert not (tmp_path / "decode").exists()

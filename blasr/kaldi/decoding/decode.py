@@ -60,6 +60,14 @@ class DecodeError(ValueError):
     """Scores that do not fit the model or graph (the message names the utterance)."""
 
 
+def check_num_pdfs(num_classes: int, transition_model: TransitionModel, source: str | os.PathLike) -> None:
+    """Scores of ``num_classes`` columns from ``source`` must have the transition model's ``num_pdfs``."""
+    if num_classes != transition_model.num_pdfs:
+        raise DecodeError(f"{source} scores {num_classes} classes, the graph's model has {transition_model.num_pdfs} "
+                          "pdfs: the network was trained on the targets of another tree (see the num_pdfs beside "
+                          "its targets)")
+
+
 @dataclass(frozen=True)
 class DecodeOptions:
     """``latgen-faster-mapped`` options (Kaldi's nnet decoding defaults, beam 13, lattice beam 8)."""
