@@ -7,5 +7,5 @@ BLASR_EXTRAS=test . local/env.sh
 # the digits recipe's smoke test synthesizes speech with espeak-ng; without it that test is skipped
 bash local/install_espeak.sh || echo "[blasr] espeak-ng unavailable: tests/recipes/test_digits_recipe.py will be skipped" >&2
 # OpenFst's fstconvert cross-checks blasr's own const -> vector FST conversion; without it that test is skipped
-bash local/install_deb.sh libfst-tools fstconvert || echo "[blasr] fstconvert unavailable: its cross-check in tests/kaldi/test_fst_io.py will be skipped" >&2
+bash local/install_deb.sh libfst-tools fstconvert || echo "[blasr] fstconvert unavailable: its cross-check in tests/kaldi/formats/test_fst.py will be skipped" >&2
 exec python -m pytest "$@"
