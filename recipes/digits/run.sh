@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Spoken digits, offline, on a CPU: the embedded default and blasr's end-to-end check.
 #
-#   bash recipes/digits/run.sh                      # everything, from a clean clone (12 min on 2 idle cores: RESULTS.md)
+#   bash recipes/digits/run.sh                      # everything, from a clean clone (12-16 min on 2 idle cores: RESULTS.md)
 #   bash recipes/digits/run.sh --stage 3            # from training on (each stage can be re-run)
 #   bash recipes/digits/run.sh --num-train 60 --num-dev 10 --num-test 10 --epochs 1   # a smoke run
 #
