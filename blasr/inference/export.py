@@ -44,6 +44,7 @@ from blasr.inference.optimize import optimize_for_inference
 from blasr.inference.posteriors import NnetForwardOptions, PosteriorTransform
 from blasr.kaldi.formats.ark import ArkWriter
 from blasr.utils.progress import progress_bar
+from blasr.utils.threads import ThreadTuner, thread_tuner
 
 logger = logging.getLogger("blasr.export")
 
@@ -159,6 +160,7 @@ class NetworkScores(Mapping):
                               amp=amp, cmvn=cmvn, optimize=optimize, threads=threads)
         self._cuts: dict | None = None  # id -> cut, read on first lookup (the export only iterates)
         self._loaded: tuple | None = None
+        self._tuner: ThreadTuner | None = None
 
     def __reduce__(self):
         return _network_scores, (self._settings,)
@@ -187,6 +189,8 @@ class NetworkScores(Mapping):
             if normalization in ("speaker", "side"):
                 table = (CmvnTable.load(settings["cmvn"]) if settings["cmvn"] is not None
                          else compute_cmvn_table(open_cuts(settings["cuts"]), normalization))
+            # CPU threads follow the load (blasr.utils.threads)
+            self._tuner = thread_tuner() if torch.device(device).type == "cpu" else None
             self._loaded = (trained, transform, normalization, table)
         return self._loaded
 
@@ -242,7 +246,10 @@ class NetworkScores(Mapping):
         try:
             stats = table.for_cut(cut) if table is not None else None
             inputs = model_input(static, normalization, stats, expected.get("norm_vars", True))  # (3, F, T)
+            started = time.perf_counter()
             logits = dense_logits(trained.model, inputs, chunk_frames, amp=amp)  # (T, K)
+            if self._tuner is not None:
+                self._tuner.update(time.perf_counter() - started, work=inputs.shape[-1])
         except (ValueError, KeyError, RuntimeError) as error:
             raise ScoreError(f"model error: {type(error).__name__}: {_first_line(error)}") from None
         output = transform(logits)

@@ -59,6 +59,7 @@ from blasr.utils.distributed import DistContext, all_reduce, reduce_sums, run_tr
 from blasr.utils.experiment import rng_state, set_rng_state, write_run_info
 from blasr.utils.files import atomic_write_text
 from blasr.utils.progress import ScalarWriter, progress_bar
+from blasr.utils.threads import thread_tuner
 
 logger = logging.getLogger("blasr.training")
 
@@ -118,6 +119,8 @@ class Trainer:
 
     def __init__(self, config: Any, context: DistContext) -> None:
         self.config, self.context, self.device = config, context, context.device
+        # CPU threads follow the load (blasr.utils.threads); --deterministic keeps them fixed
+        self.thread_tuner = thread_tuner() if self.device.type == "cpu" and not config.deterministic else None
         self.exp = Path(config.exp)
         self.checkpoint_dir = self.exp / "checkpoints"
         if context.is_main:
@@ -326,7 +329,10 @@ class Trainer:
                            desc=f"epoch {self.epoch + 1}/{config.epochs}", enabled=self.context.is_main)
         for batch in bar:
             lr = self.optimizer.param_groups[0]["lr"]  # the rate this step uses
+            started = time.perf_counter()
             step = self.train_step(batch)
+            if self.thread_tuner is not None:
+                self.thread_tuner.update(time.perf_counter() - started)
             self.batch += 1
             sums += step.sums
             if step.loss is not None:

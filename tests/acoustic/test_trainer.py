@@ -18,6 +18,7 @@ from blasr.data import IGNORE_INDEX, FrameLoader
 from blasr.training.loop import NonFiniteLossError
 from blasr.utils.checkpoint import CheckpointError, load_checkpoint
 from blasr.utils.distributed import DistContext, cleanup, init_distributed, unwrap_model
+from blasr.utils.threads import ThreadTuner
 from tests.acoustic.conftest import NUM_CLASSES
 from tests.conftest import randomize_batchnorm
 from tests.utils.test_distributed import free_port, torchrun_env
@@ -216,3 +217,14 @@ def test_the_class_count_comes_with_the_targets_or_stops_the_run(corpus, tmp_pat
     trainer = SpeechTrainer(tiny_config(corpus, tmp_path / "c", data=str(copy / "cuts.jsonl.gz"), valid_data=None,
                                         num_pdfs=NUM_CLASSES + 3), DistContext())
     assert trainer.model_options["num_classes"] == NUM_CLASSES + 3 == len(trainer.class_counts)
+
+
+def test_cpu_training_measures_its_steps_for_the_thread_tuner(corpus, tmp_path, monkeypatch):
+    monkeypatch.setenv("BLASR_THREADS", "auto")
+    trainer = SpeechTrainer(tiny_config(corpus, tmp_path / "exp", epochs=1, valid_data=None), DistContext())
+    assert trainer.thread_tuner is not None
+    trainer.thread_tuner = ThreadTuner(max_threads=2, window=4)  # this process may run 1 thread; 21 steps
+    trainer.fit()
+    assert trainer.thread_tuner.best and all(rate > 0 for rate in trainer.thread_tuner.best.values())
+    deterministic = SpeechTrainer(tiny_config(corpus, tmp_path / "det", deterministic=True), DistContext())
+    assert deterministic.thread_tuner is None  # --deterministic keeps the thread count fixed
