@@ -1,8 +1,11 @@
 """The digits recipe end to end, reduced (60 training utterances, one epoch): every stage runs and scores."""
 
+import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +16,7 @@ from blasr.gmm import main as gmm_main
 from blasr.kaldi.formats.io import read_int_vectors
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "digits" / "run.sh"
+BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "contention.py"
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (local/install_espeak.sh)")
@@ -68,3 +72,16 @@ def test_digits_recipe_smoke(tmp_path):
                         "--out", str(bl / "decode_test_nnet"), "--setting-from", str(bl / "decode_dev"),
                         "--nj", "2"]) == 0
     assert (bl / "decode_test_nnet" / "text").read_text() == (bl / "decode_test" / "text").read_text()
+
+    # the contention benchmark's CI-sized run on this recipe's data: training, export and decoding, idle and
+    # with a competing process, the threads left to follow the load (BLASR_THREADS unset)
+    env = {k: v for k, v in os.environ.items() if k != "BLASR_THREADS"}
+    report = tmp_path / "contention.json"
+    done = subprocess.run([sys.executable, str(BENCHMARK), "--data", str(data), "--exp", str(exp), "--runs", "1",
+                           "--train-steps", "4", "--json", str(report)], capture_output=True, text=True,
+                          timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(report.read_text())["results"]
+    assert set(results) == {"train", "export", "decode"}
+    assert all(len(rates[c]) == 1 and rates[c][0] > 0 for rates in results.values() for c in ("idle", "loaded"))
+    assert "| train |" in done.stdout and "| decode |" in done.stdout
