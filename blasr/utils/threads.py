@@ -20,7 +20,7 @@ busy: :func:`busy_cores`), the tuner measures one thread fewer and keeps whichev
 faster; while below the maximum it re-measures one thread more now and then
 (after ``period`` seconds, doubling up to ``max_period`` while it keeps
 losing), so the threads come back when the load goes. ``BLASR_THREADS=N``
-fixes the count instead (:func:`thread_tuner`).
+(or ``fixed``: torch's count as it is) fixes the count instead (:func:`thread_tuner`).
 """
 
 from __future__ import annotations
@@ -66,9 +66,12 @@ def busy_cores(interval: float = 0.25) -> float:
 
 def thread_tuner() -> "ThreadTuner | None":
     """The tuner for this process's CPU work, as ``BLASR_THREADS`` asks: unset or ``auto``, a
-    :class:`ThreadTuner` up to torch's thread count; a number N, exactly N threads and no tuning (runs
-    then stay bitwise reproducible whatever else the machine does)."""
+    :class:`ThreadTuner` up to torch's thread count; a number N, exactly N threads and no tuning;
+    ``fixed``, torch's thread count as it is (``OMP_NUM_THREADS``) and no tuning. Without tuning,
+    runs stay bitwise reproducible whatever else the machine does."""
     value = os.environ.get("BLASR_THREADS", "auto").strip()
+    if value == "fixed":  # keep torch's count (OMP_NUM_THREADS, torch.set_num_threads), no tuning
+        return None
     if value == "auto":
         tuner = ThreadTuner()
         if tuner.enabled:  # a core already taken: start with a thread fewer (and try more now and then)
@@ -77,7 +80,7 @@ def thread_tuner() -> "ThreadTuner | None":
                 tuner.start(max(1, tuner.max_threads - others), f"{others} core(s) busy with other work")
         return tuner
     if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"BLASR_THREADS={value!r}: give 'auto' or a positive number of threads")
+        raise ValueError(f"BLASR_THREADS={value!r}: give 'auto', 'fixed' or a positive number of threads")
     torch.set_num_threads(int(value))
     return None
 

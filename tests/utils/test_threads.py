@@ -76,6 +76,8 @@ def test_blasr_threads_fixes_the_count_or_asks_for_a_tuner(monkeypatch):
     try:
         monkeypatch.setenv("BLASR_THREADS", "1")
         assert thread_tuner() is None and torch.get_num_threads() == 1
+        monkeypatch.setenv("BLASR_THREADS", "fixed")
+        assert thread_tuner() is None and torch.get_num_threads() == 1  # left as it is
         monkeypatch.setenv("BLASR_THREADS", "auto")
         tuner = thread_tuner()
         assert isinstance(tuner, ThreadTuner) and tuner.max_threads == 1  # up to torch's count
