@@ -18,7 +18,6 @@ import os
 import sys
 from pathlib import Path
 
-from blasr.acoustic.model_file import load_model_file
 from blasr.inference import NetworkScores, NnetForwardOptions
 from blasr.kaldi.decoding.decode import DecodeOptions, check_num_pdfs
 from blasr.kaldi.decoding.decode_dir import decode_and_score
@@ -95,10 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         loglikes = args.loglikes
         if args.nnet:
-            check_num_pdfs(load_model_file(args.nnet).num_classes, read_transition_model(args.model), args.nnet)
             threads = max(1, (os.cpu_count() or 1) // args.nj)  # the decoding processes share the cores
             loglikes = NetworkScores(args.nnet, args.data, NnetForwardOptions(prior_scale=args.prior_scale),
                                      device=args.device, threads=threads)
+            # loaded once here (decoding processes load their own copy; with --nj 1 this one scores)
+            check_num_pdfs(loglikes.trained.num_classes, read_transition_model(args.model), args.nnet)
         result = decode_and_score(loglikes, args.graph, args.model, args.out, args.text, args.words,
                                   options, args.sweep, ignore=args.ignore, num_jobs=args.nj)
     except (OSError, ValueError, CheckpointError) as error:

@@ -27,7 +27,7 @@ ROOMS = {
     "version": -1, "utils": 0,
     "core": 1, "training": 1,
     "speech": 2, "features": 2,
-    "kaldi.formats": 3,
+    "kaldi": 3, "kaldi.formats": 3,  # blasr.kaldi itself only loads kaldi-hmm-gmm first
     "data": 4, "kaldi.lang": 4,
     "kaldi.gmm": 5, "kaldi.scoring": 5,
     "kaldi.decoding": 6,
@@ -66,18 +66,13 @@ MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
 
 
 def room(module: str) -> tuple[str, int]:
+    """``(room, rank)`` of a module: its top-level package (``kaldi.<room>`` inside blasr.kaldi); the
+    package itself, its top-level modules outside ``ROOMS`` and ``__main__`` files are the programs."""
     parts = module.split(".")[1:]
-    if not parts:
-        return "blasr", PROGRAMS
-    if parts[0] == "kaldi" and len(parts) > 1:
-        name = "kaldi." + parts[1]
-    elif len(parts) == 1 and f"blasr.{parts[0]}" in MODULES and not MODULES[f"blasr.{parts[0]}"].name == "__init__.py":
-        name = parts[0] if parts[0] in ROOMS else "programs"
-    else:
-        name = parts[0]
-    if name == "programs" or (name == "kaldi" and len(parts) == 1):
-        return name, PROGRAMS if name == "programs" else 3
-    if name.endswith("__main__") or parts[-1] == "__main__":
+    if not parts or parts[-1] == "__main__":
+        return "programs", PROGRAMS
+    name = ".".join(parts[:2]) if parts[0] == "kaldi" and len(parts) > 1 else parts[0]
+    if name not in ROOMS and len(parts) == 1 and MODULES[module].name != "__init__.py":
         return "programs", PROGRAMS
     return name, ROOMS[name]
 
@@ -195,7 +190,8 @@ def test_library_modules_define_no_program(module):
     tree = ast.parse(MODULES[module].read_text())
     mains = [n.lineno for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main"]
     guards = [n.lineno for n in tree.body if isinstance(n, ast.If) and "__main__" in ast.unparse(n.test)]
-    assert not mains and not guards, f"{MODULES[module]}: a program belongs in blasr/*.py (main at {mains}, guard at {guards})"
+    assert not mains and not guards, \
+        f"{MODULES[module]}: a program belongs in blasr/*.py (main at {mains}, guard at {guards})"
 
 
 def test_the_checks_see_a_violation():
