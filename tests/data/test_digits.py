@@ -12,7 +12,7 @@ import pytest
 import soundfile
 from lhotse import CutSet, RecordingSet, SupervisionSet
 
-from blasr.data import digits
+from blasr.data import espeak
 from blasr.data.digits import (
     LEXICON,
     SPLITS,
@@ -114,7 +114,7 @@ def test_dict_dir_passes_prepare_lang(tmp_path):
 
 
 def test_missing_espeak_says_how_to_install(tmp_path, monkeypatch):
-    monkeypatch.setattr(digits.shutil, "which", lambda name: None)
+    monkeypatch.setattr(espeak.shutil, "which", lambda name: None)
     with pytest.raises(DigitsError, match="local/install_espeak.sh or apt-get install espeak-ng"):
         prepare_digits(tmp_path / "digits", DigitsConfig(num_train=1, num_dev=0, num_test=0))
     assert not (tmp_path / "digits" / ".completed").exists()
