@@ -2,10 +2,15 @@
 
     python -m blasr.hub5 score --hyp exp/bl/decode_eval2000/text --stm data/eval2000/stm \\
         --glm data/eval2000/glm --subset swbd=sw_ --subset callhome=en_ --out exp/bl/decode_eval2000
+    python -m blasr.hub5 score --ctm exp/bl/decode_eval2000/ctm --stm data/eval2000/stm \\
+        --glm data/eval2000/glm --subset swbd=sw_ --subset callhome=en_ --out exp/bl/decode_eval2000
     python -m blasr.hub5 table --system "ResNet-22=exp/resnet22" --set eval2000 --tune-set rt02
 
 ``score`` writes ``wer``, ``wer_<subset>``, ``wer_avg`` and ``hub5.json`` and
-prints the ``%WER`` lines. The work is :mod:`blasr.kaldi.scoring.hub5`
+prints the ``%WER`` lines. With ``--ctm`` (a NIST CTM, e.g. from
+:func:`blasr.kaldi.scoring.ctm.write_ctm`) the words are grouped into the stm's
+segments by their times (:func:`~blasr.kaldi.scoring.hub5.ctm_hypotheses`)
+and scored the same way. The work is :mod:`blasr.kaldi.scoring.hub5`
 (:func:`~blasr.kaldi.scoring.hub5.score_hub5`) and
 :func:`blasr.kaldi.scoring.results.hub5_table`.
 """
@@ -16,7 +21,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from blasr.kaldi.scoring.hub5 import parse_subsets, read_glm, score_hub5, stm_references, text_references, write_score
+from blasr.kaldi.scoring.hub5 import (
+    ctm_hypotheses,
+    parse_subsets,
+    read_glm,
+    score_hub5,
+    stm_references,
+    text_references,
+    write_score,
+)
 from blasr.kaldi.scoring.results import hub5_table, parse_systems
 from blasr.kaldi.scoring.wer import read_text
 from blasr.utils import cli
@@ -24,11 +37,19 @@ from blasr.utils import cli
 
 def _score(args: argparse.Namespace) -> None:
     subsets = parse_subsets(args.subset)
-    references = stm_references(args.stm) if args.stm else text_references(args.text)
     glm = read_glm(args.glm) if args.glm else None
-    score = score_hub5(references, read_text(args.hyp), glm, subsets)
+    notes = []
+    if args.ctm:
+        if not args.stm:
+            raise ValueError("--ctm needs --stm (the words are grouped by the stm's segment times)")
+        assignment = ctm_hypotheses(args.ctm, args.stm)
+        references, hypotheses, notes = assignment.references, assignment.hypotheses, assignment.notes()
+    else:
+        references = stm_references(args.stm) if args.stm else text_references(args.text)
+        hypotheses = read_text(args.hyp)
+    score = score_hub5(references, hypotheses, glm, subsets)
     write_score(score, args.out)
-    print("\n".join(score.lines() + score.notes()))
+    print("\n".join(score.lines() + score.notes() + notes))
 
 
 def _table(args: argparse.Namespace) -> None:
@@ -42,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     p = cli.parser("blasr.hub5", __doc__)
     sub = p.add_subparsers(dest="command", required=True)
     s = cli.subparser(sub, "score", "score a decode directory's text hub5-style, in total and per subset")
-    s.add_argument("--hyp", required=True, help="hypotheses, a Kaldi text file (DECODE_DIR/text)")
+    hyps = s.add_mutually_exclusive_group(required=True)
+    hyps.add_argument("--hyp", help="hypotheses, a Kaldi text file (DECODE_DIR/text)")
+    hyps.add_argument("--ctm", help="hypotheses, a NIST ctm (file channel start duration word [conf]); needs --stm")
     refs = s.add_mutually_exclusive_group(required=True)
     refs.add_argument("--stm", help="NIST stm references (ids as the data preparation made them)")
     refs.add_argument("--text", help="Kaldi text references (no stm)")

@@ -7,6 +7,7 @@ or Kaldi's (``utils/prepare_lang.sh``); ``G.fst`` is added by
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from blasr.kaldi.lang.lexicon import RESERVED_WORDS, WORD_DISAMBIG, LangError
 logger = logging.getLogger("blasr")
 
 MARKER = ".completed"
+WORD_BOUNDARY_KINDS = ("begin", "end", "internal", "singleton", "nonword")  # Kaldi's WordBoundaryInfo
 
 
 @dataclass
@@ -71,6 +73,17 @@ class Lang:
         """The vocabulary: every word but ``<eps>``, ``#0``, ``<s>`` and ``</s>``."""
         return [w for w, _ in self.words if w not in RESERVED_WORDS and not (w.startswith("#") and w[1:].isdigit())]
 
+    @functools.cached_property
+    def word_boundary(self) -> dict[int, str]:
+        """``phones/word_boundary.int`` (:func:`read_word_boundary`): phone id -> ``begin``, ``end``,
+        ``internal``, ``singleton`` or ``nonword``. Only position-dependent lang directories have it
+        (``prepare_lang(..., position_dependent_phones=True)``, Kaldi's default)."""
+        path = self.lang_dir / "phones" / "word_boundary.int"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such file (the lang has no position-dependent phones: "
+                                    "prepare it with position_dependent_phones=True to get word times)")
+        return read_word_boundary(path, self.phones)
+
     def word_ids(self, transcript: Sequence[str], utterance: str = "", map_oov: bool = False) -> list[int]:
         """Word ids of a transcript; an unknown word is an error naming it (or maps to ``oov`` with ``map_oov``)."""
         ids = []
@@ -93,6 +106,26 @@ def _read_int_list(path: Path) -> list[int]:
         return [int(x) for x in path.read_text().replace(":", " ").split()]
     except ValueError:
         raise LangError(f"{path}: expected integers") from None
+
+
+def read_word_boundary(path: str | os.PathLike, phones: SymbolTable | None = None) -> dict[int, str]:
+    """``phones/word_boundary.int`` (``<phone-id> <kind>`` a line, as ``prepare_lang.sh`` writes it):
+    ``{phone id: kind}``, kind one of :data:`WORD_BOUNDARY_KINDS`; with ``phones``, every id must be in it."""
+    path = Path(path)
+    table: dict[int, str] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 2 or not fields[0].isdigit() or fields[1] not in WORD_BOUNDARY_KINDS:
+            raise LangError(f"{path}:{number}: expected '<phone-id> {'|'.join(WORD_BOUNDARY_KINDS)}', got {line!r}")
+        phone = int(fields[0])
+        if phones is not None and phone not in phones:
+            raise LangError(f"{path}:{number}: phone id {phone} is not in phones.txt")
+        if phone in table:
+            raise LangError(f"{path}:{number}: phone id {phone} appears twice")
+        table[phone] = fields[1]
+    return table
 
 
 def _phone_list(lang_dir: Path, name: str, phones: SymbolTable) -> list[int]:

@@ -36,11 +36,26 @@ for Hub5'00) and in total; ``avg`` is the mean of the subset WERs, the paper's
 and go through the same filter (with no annotations it is a plain WER, minus
 noise words and hesitations).
 
+**CTM + STM** (sclite's ``-h hyp.ctm ctm -r ref.stm stm``): :func:`ctm_hypotheses`
+groups the CTM's words into the stm's segments, then the per-segment scoring
+above runs unchanged. The rule implemented: a word belongs to the segment of
+its file and channel (``1``/``2`` = ``A``/``B``) whose time span holds the word's
+midpoint (``start <= start + duration / 2 < end``; with overlapping segments the
+earliest-starting one). Words in an ``IGNORE_TIME_SEGMENT_IN_SCORING`` segment
+are dropped; words in no segment are insertions, collected per channel in a
+segment-less bucket ``<file>-<side>_outside`` (a reference of no words, counted
+as one more utterance); words of a file / channel that the stm does not have
+are not scored (``extra``). This is sclite's grouping by time, not its full
+time-mediated alignment (which weighs word times inside the DP and can move a
+word across a segment boundary): a word that straddles two segments is scored
+in the one that holds its midpoint.
+
 The command line is ``python -m blasr.hub5`` (:mod:`blasr.hub5`).
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import re
@@ -48,8 +63,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from blasr.data.conversations import read_stm
+from blasr.data.conversations import StmLine, read_stm
 from blasr.data.kaldi_ids import TRUNCATE, utterance_id
+from blasr.kaldi.scoring.ctm import CtmLine, read_ctm
 from blasr.kaldi.scoring.wer import ErrorCounts, read_text
 
 HYP_REMOVED = frozenset({"[noise]", "[laughter]", "[vocalized-noise]", "<unk>", "uh", "um", "eh", "mm", "hm", "ah",
@@ -385,6 +401,87 @@ def stm_references(path: str | os.PathLike) -> dict[str, str]:
         key = utterance_id(line.file, line.side, line.start, line.end, TRUNCATE)
         references[key] = (references[key] + " " + line.text) if key in references else line.text
     return references
+
+
+OUTSIDE = "_outside"  # suffix of a channel's bucket of CTM words outside every stm segment
+
+
+@dataclass
+class CtmAssignment:
+    """A CTM's words grouped by stm segment (:func:`ctm_hypotheses`), ready for :func:`score_hub5`."""
+
+    references: dict[str, str]  # stm_references' (plus an empty reference per outside bucket)
+    hypotheses: dict[str, list[str]]  # segment id -> its CTM words in time order
+    outside: int = 0  # words in no segment (insertions, in the <file>-<side>_outside buckets)
+    ignored: int = 0  # words in IGNORE_TIME_SEGMENT_IN_SCORING segments (dropped)
+    unscored: int = 0  # words of a file / channel the stm does not have (hypotheses without a reference)
+
+    def notes(self) -> list[str]:
+        notes = []
+        if self.outside:
+            notes.append(f"{self.outside} ctm words lie outside every stm segment (insertions, once filtered)")
+        if self.ignored:
+            notes.append(f"{self.ignored} ctm words lie in IGNORE_TIME_SEGMENT_IN_SCORING segments (not scored)")
+        return notes
+
+
+def ctm_hypotheses(
+    ctm: str | os.PathLike | Sequence[CtmLine], stm: str | os.PathLike | Sequence[StmLine]
+) -> CtmAssignment:
+    """Group a CTM's words into an stm's segments by their midpoint time (the rule in the module doc).
+
+    The segment ids are :func:`stm_references`' (so ``--subset`` prefixes
+    apply); every scored segment of a file and channel the CTM has gets a
+    hypothesis (maybe empty), so only channels missing from the CTM are
+    ``missing`` in the score.
+    """
+    ctm_lines = read_ctm(ctm) if isinstance(ctm, (str, os.PathLike)) else list(ctm)
+    stm_lines = read_stm(stm) if isinstance(stm, (str, os.PathLike)) else list(stm)
+    references: dict[str, str] = {}
+    channels: dict[tuple[str, str], list[tuple[float, float, str | None]]] = {}
+    for line in stm_lines:
+        key = None if line.ignored else utterance_id(line.file, line.side, line.start, line.end, TRUNCATE)
+        if key is not None:
+            references[key] = (references[key] + " " + line.text) if key in references else line.text
+        channels.setdefault((line.file, line.side), []).append((line.start, line.end, key))
+    searchable = {}
+    for channel, segments in channels.items():
+        segments.sort(key=lambda s: (s[0], s[1]))
+        starts = [s[0] for s in segments]
+        reach = []  # the latest end among segments 0..i: the backward search stops below it
+        for _, end, _ in segments:
+            reach.append(max(end, reach[-1]) if reach else end)
+        searchable[channel] = (segments, starts, reach)
+    hypotheses: dict[str, list[str]] = {}
+    assignment = CtmAssignment(references, hypotheses)
+    present = {(w.file, w.channel) for w in ctm_lines}
+    for channel in sorted(present & set(channels)):
+        for _, _, key in channels[channel]:
+            if key is not None:
+                hypotheses.setdefault(key, [])
+    for word in sorted(ctm_lines, key=lambda w: (w.file, w.channel, w.start)):
+        if (word.file, word.channel) not in searchable:
+            hypotheses.setdefault(f"{word.file}-{word.channel}", []).append(word.word)
+            assignment.unscored += 1
+            continue
+        segments, starts, reach = searchable[(word.file, word.channel)]
+        middle = word.midpoint
+        found = None
+        i = bisect.bisect_right(starts, middle) - 1
+        while i >= 0 and reach[i] > middle:
+            if segments[i][1] > middle:
+                found = segments[i]  # keep going: the earliest-starting segment that holds it wins
+            i -= 1
+        if found is None:
+            bucket = f"{word.file}-{word.channel}{OUTSIDE}"
+            references.setdefault(bucket, "")
+            hypotheses.setdefault(bucket, []).append(word.word)
+            assignment.outside += 1
+        elif found[2] is None:
+            assignment.ignored += 1
+        else:
+            hypotheses[found[2]].append(word.word)
+    return assignment
 
 
 def text_references(path: str | os.PathLike) -> dict[str, str]:

@@ -119,3 +119,59 @@ def test_cli_writes_the_halves_and_the_table(tmp_path):
     assert table.splitlines()[2] == "| sys | - | - | 25.00 | 0.00 | 50.00 | 25.00 |"
     assert main(["score", "--hyp", str(decode / "text"), "--stm", str(stm), "--subset", "bad",
                  "--out", str(decode)]) == 1
+
+
+STM = (";; two channels of sw_1, one of en_2; a segment to ignore\n"
+       "sw_1 A sw_1_A 0.00 2.00 <o,en,m> HELLO THERE (%HESITATION) WORLD\n"
+       "sw_1 A sw_1_A 2.00 3.00 <o,en,m> IGNORE_TIME_SEGMENT_IN_SCORING\n"
+       "sw_1 A sw_1_A 3.00 5.00 <o,en,m> I'M FINE\n"
+       "sw_1 B sw_1_B 1.00 2.50 <o,en,f> YES\n"
+       "en_2 A en_2_A 0.50 1.50 <o,en,f> GOOD MORNING\n")
+CTM = (";; file channel start duration word\n"
+       "sw_1 1 0.10 0.40 hello\n"          # midpoint 0.30: segment 1
+       "sw_1 1 1.90 0.30 world\n"          # 2.05: in the ignored segment (dropped), so WORLD is deleted
+       "sw_1 1 0.60 0.50 there\n"          # out of order in the file: sorted by time
+       "sw_1 1 2.40 0.20 noise\n"          # ignored segment
+       "sw_1 1 3.10 0.30 i\n"
+       "sw_1 1 3.50 0.30 am\n"
+       "sw_1 1 4.10 0.40 fine 0.9\n"
+       "sw_1 1 5.40 0.20 stray\n"          # after every segment: an insertion in sw_1-A_outside
+       "sw_1 2 0.20 0.30 um\n"             # before sw_1 B's segment (outside), and a hesitation: filtered out
+       "sw_1 2 1.20 0.30 yeah\n"           # YES substituted
+       "sw_1 2 2.40 0.20 right\n"          # midpoint 2.50 = the segment's end: outside (end excluded)
+       "sw_9 A 0.00 1.00 unknown\n")       # a file the stm does not have: not scored
+# en_2 has no words in the ctm: its segment is missing (all deletions)
+
+
+def test_ctm_words_go_to_stm_segments_by_midpoint(tmp_path, glm):
+    from blasr.kaldi.scoring.hub5 import ctm_hypotheses
+    (tmp_path / "stm").write_text(STM)
+    (tmp_path / "ctm").write_text(CTM)
+    assignment = ctm_hypotheses(tmp_path / "ctm", tmp_path / "stm")
+    assert assignment.hypotheses == {
+        "sw_1-A_000000-000200": ["hello", "there"], "sw_1-A_000300-000500": ["i", "am", "fine"],
+        "sw_1-A_outside": ["stray"], "sw_1-B_000100-000250": ["yeah"], "sw_1-B_outside": ["um", "right"],
+        "sw_9-A": ["unknown"]}
+    assert (assignment.outside, assignment.ignored, assignment.unscored) == (3, 2, 1)
+    assert assignment.references["sw_1-A_outside"] == "" and "en_2-A_000050-000150" in assignment.references
+    score = score_hub5(assignment.references, assignment.hypotheses, glm, {"swbd": "sw_", "callhome": "en_"})
+    swbd = score.subsets["swbd"]
+    # HELLO THERE WORLD: 1 del; I'M FINE vs i am fine (glm): 0; YES vs yeah: 1 sub; stray, right: 2 ins
+    assert (swbd.ref_words, swbd.deletions, swbd.substitutions, swbd.insertions) == (7, 1, 1, 2)
+    assert (score.subsets["callhome"].ref_words, score.subsets["callhome"].deletions) == (2, 2)
+    assert score.missing == ["en_2-A_000050-000150"] and score.extra == ["sw_9-A"]
+    assert score.total.errors == 6 and score.total.ref_words == 9
+
+
+def test_cli_scores_a_ctm(tmp_path, capsys):
+    (tmp_path / "stm").write_text(STM)
+    (tmp_path / "ctm").write_text(CTM)
+    out = tmp_path / "score"
+    assert main(["score", "--ctm", str(tmp_path / "ctm"), "--stm", str(tmp_path / "stm"), "--subset", "swbd=sw_",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    # no glm: I'M FINE vs i am fine is 1 sub + 1 ins, and I'M counts as one reference word
+    assert "%WER 100.00 [ 6 / 6, 3 ins, 1 del, 2 sub ] swbd" in printed
+    assert "3 ctm words lie outside every stm segment (insertions, once filtered)" in printed
+    assert (out / "wer").read_text().startswith("%WER 100.00 [ 8 / 8,")  # + en_2's 2 deletions
+    assert main(["score", "--ctm", str(tmp_path / "ctm"), "--text", str(tmp_path / "stm"), "--out", str(out)]) == 1

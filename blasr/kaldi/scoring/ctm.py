@@ -1,0 +1,366 @@
+"""Word times from a one-best alignment, and NIST CTM files: Kaldi's ``lattice-align-words`` + ``nbest-to-ctm``.
+
+Kaldi gets a CTM from a decode directory with ``steps/get_ctm.sh``::
+
+    lattice-1best | lattice-align-words phones/word_boundary.int final.mdl | nbest-to-ctm |
+        utils/int2sym.pl -f 5 words.txt | utils/convert_ctm.pl segments reco2file_and_channel
+
+This module does the same for one best path given as a per-frame
+transition-id alignment and the path's word ids (what a decoder or a forced
+alignment gives):
+
+* :func:`word_alignment` is ``lattice-align-words`` on a linear lattice
+  (``LatticeWordAligner``): the alignment is cut into phones (a phone ends with
+  its transition into the HMM's final state, plus, in Kaldi's default
+  ``reorder`` layout, the self-loops that follow it), and the phones are grouped
+  by ``phones/word_boundary.int``: a ``singleton`` phone is a word, ``begin``
+  (``internal`` ...) ``end`` is a word, a ``nonword`` phone (silence, noise
+  phones of a position-independent silence) is *not* attached to a word: it is
+  left out, or returned with word id 0 (``silence=True``; ``nbest-to-ctm
+  --print-silence``). The words take the ids of ``word_ids`` in order. A word
+  still open when the alignment ends (a partial decode) is returned as it is,
+  as Kaldi forces it out; anything else that does not fit (a phone outside the
+  word-boundary table, an ``end`` phone without a ``begin``, more or fewer words
+  on the path than in ``word_ids``, a phone that changes before its final
+  transition: model, alignment and ``reorder`` do not match) is a
+  :class:`WordAlignmentError` naming the utterance and frame.
+* :func:`ctm_lines` / :func:`write_ctm` are ``nbest-to-ctm`` (``utt 1 start
+  duration word``, times = frames x ``frame_shift``, 2 decimals), with words
+  mapped through ``words.txt`` (``int2sym.pl``) and optionally confidences; with
+  a ``segments`` file they are ``convert_ctm.pl``: utterance times become
+  recording times (``recording-begin + start``), the first two fields the file
+  and channel of ``reco2file_and_channel`` and the lines are sorted by file,
+  channel and time (as ``score_sclite.sh`` sorts them for sclite).
+* :func:`read_ctm` reads a CTM back (for :mod:`blasr.kaldi.scoring.hub5`).
+
+Only lang directories with position-dependent phones (``_B _I _E _S``,
+``prepare_lang(..., position_dependent_phones=True)``, Kaldi's default) have
+``word_boundary.int``; Kaldi's alternative for the others
+(``lattice-align-words-lexicon``) is not implemented here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping, NamedTuple, Sequence
+
+import numpy as np
+
+from blasr.kaldi.formats.model import TransitionModel
+from blasr.kaldi.formats.symbols import SymbolTable
+from blasr.kaldi.lang.lang_dir import Lang, read_word_boundary
+
+FRAME_SHIFT = 0.01  # seconds, Kaldi's default (nbest-to-ctm --frame-shift)
+CHANNELS = {"1": "A", "2": "B", "a": "A", "b": "B"}  # CTM / stm channel spellings -> sides
+
+
+class WordSpan(NamedTuple):
+    """One word of a best path: its id (0: a nonword phone, only with ``silence=True``), first frame, frame count."""
+
+    word: int
+    start: int
+    num_frames: int
+
+    @property
+    def end(self) -> int:
+        """One past the last frame."""
+        return self.start + self.num_frames
+
+
+class WordAlignmentError(ValueError):
+    """An alignment that cannot be cut into the given words (see the module doc)."""
+
+
+def _phones(
+    transition_model: TransitionModel, tids: np.ndarray, reorder: bool, where: str
+) -> list[tuple[int, int, int]]:
+    """``(phone, start, end)`` per phone, as ``LatticeWordAligner`` cuts them; the last may be unfinished."""
+    phones = []
+    n = len(tids)
+    i = 0
+    while i < n:
+        phone = int(transition_model.phone[tids[i]])
+        j = i
+        while j < n and not transition_model.is_final[tids[j]]:
+            if transition_model.phone[tids[j]] != phone:
+                raise WordAlignmentError(
+                    f"{where}frame {j}: phone {int(transition_model.phone[tids[j]])} begins before phone {phone} "
+                    f"(started at frame {i}) reached its final transition (model, alignment and reorder={reorder} "
+                    "do not match?)")
+            j += 1
+        if j < n:
+            if transition_model.phone[tids[j]] != phone:
+                raise WordAlignmentError(
+                    f"{where}frame {j}: phone changed before the final transition of phone {phone}")
+            j += 1
+            if reorder:  # the self-loops of the last state follow its final transition
+                while j < n and transition_model.is_self_loop[tids[j]]:
+                    if transition_model.phone[tids[j]] != phone:
+                        raise WordAlignmentError(
+                            f"{where}frame {j}: a self-loop of another phone after phone {phone}'s final transition "
+                            "(an alignment without Kaldi's reorder layout? pass reorder=False)")
+                    j += 1
+        phones.append((phone, i, j))
+        i = j
+    return phones
+
+
+def word_alignment(
+    alignment: Sequence[int] | np.ndarray,
+    word_ids: Sequence[int],
+    transition_model: TransitionModel,
+    word_boundary: Mapping[int, str] | Lang | str | os.PathLike,
+    *,
+    reorder: bool = True,
+    silence: bool = False,
+    utterance: str = "",
+) -> list[WordSpan]:
+    """Word times of one best path (``lattice-align-words`` + ``CompactLatticeToWordAlignment``).
+
+    Args:
+        alignment: one transition-id per frame (1-based, as Kaldi's alignments
+            and a decoder's best path).
+        word_ids: the words of the path in order, as the decoder outputs them
+            (epsilon ``0`` entries are ignored).
+        transition_model: the model of the alignment (``final.mdl``'s).
+        word_boundary: ``{phone id: kind}``, a :class:`Lang` (its
+            ``phones/word_boundary.int``) or the path of a ``word_boundary.int``.
+        reorder: the alignment's layout (Kaldi's default ``True``: a state's
+            self-loops follow its forward transition).
+        silence: also return each nonword phone (silence) as a span with word id 0.
+        utterance: named in errors.
+
+    Returns:
+        ``WordSpan(word, start, num_frames)`` per word in time order: the words
+        cover their phones' frames; the frames of nonword phones between them
+        belong to no word (unless ``silence``).
+
+    Raises:
+        WordAlignmentError: the alignment does not fit the words (see the module doc).
+    """
+    if isinstance(word_boundary, Lang):
+        kinds: Mapping[int, str] = word_boundary.word_boundary
+    elif isinstance(word_boundary, (str, os.PathLike)):
+        kinds = read_word_boundary(word_boundary)
+    else:
+        kinds = word_boundary
+    where = f"utterance {utterance!r}: " if utterance else ""
+    tids = np.asarray(alignment, dtype=np.int64)
+    if tids.ndim != 1:
+        raise WordAlignmentError(f"{where}an alignment is one transition-id per frame, got shape {tids.shape}")
+    if tids.size and (tids.min() < 1 or tids.max() > transition_model.num_transition_ids):
+        raise WordAlignmentError(f"{where}transition-ids outside 1..{transition_model.num_transition_ids} "
+                                 "(alignment and model do not match?)")
+    words = [int(w) for w in word_ids if int(w) != 0]
+    spans: list[WordSpan] = []
+    next_word = 0
+    open_start: int | None = None  # first frame of the word being read (after its begin phone)
+
+    def take_word(frame: int) -> int:
+        nonlocal next_word
+        if next_word == len(words):
+            raise WordAlignmentError(f"{where}frame {frame}: a word starts here, but the path has only "
+                                     f"{len(words)} word ids")
+        next_word += 1
+        return words[next_word - 1]
+
+    for phone, start, end in _phones(transition_model, tids, reorder, where):
+        kind = kinds.get(phone)
+        if kind is None:
+            raise WordAlignmentError(f"{where}frame {start}: phone {phone} is not in the word-boundary table")
+        if open_start is not None and kind not in ("internal", "end"):
+            raise WordAlignmentError(f"{where}frame {start}: a {kind} phone ({phone}) inside the word that "
+                                     f"began at frame {open_start}")
+        if kind == "nonword":
+            if silence:
+                spans.append(WordSpan(0, start, end - start))
+        elif kind == "singleton":
+            spans.append(WordSpan(take_word(start), start, end - start))
+        elif kind == "begin":
+            open_start = start
+        elif open_start is None:  # internal or end
+            raise WordAlignmentError(f"{where}frame {start}: a word-{kind} phone ({phone}) outside a word")
+        elif kind == "end":
+            spans.append(WordSpan(take_word(open_start), open_start, end - open_start))
+            open_start = None
+    if open_start is not None:  # the path ends inside a word (a partial decode): Kaldi forces it out
+        spans.append(WordSpan(take_word(open_start), open_start, len(tids) - open_start))
+    if next_word != len(words):
+        raise WordAlignmentError(f"{where}the path has {len(words)} word ids, the alignment {next_word} words")
+    return spans
+
+
+# -- CTM files ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CtmLine:
+    """One CTM line: ``file channel start duration word [confidence]`` (times in seconds)."""
+
+    file: str
+    channel: str
+    start: float
+    duration: float
+    word: str
+    confidence: float | None = None
+
+    @property
+    def midpoint(self) -> float:
+        return self.start + self.duration / 2
+
+
+def _word_text(word: int | str, words: SymbolTable | Mapping[int, str] | None) -> str:
+    if isinstance(word, str) or words is None:
+        return str(word)
+    return words.symbol(word) if isinstance(words, SymbolTable) else words[word]
+
+
+def _precision(frame_shift: float) -> int:
+    # nbest-to-ctm: 2 decimals, more when the frame shift needs them
+    return 4 if frame_shift < 0.001 else 3 if frame_shift < 0.01 else 2
+
+
+def ctm_lines(
+    utterance: str,
+    spans: Sequence[WordSpan],
+    words: SymbolTable | Mapping[int, str] | None = None,
+    *,
+    frame_shift: float = FRAME_SHIFT,
+    confidences: Sequence[float] | None = None,
+) -> list[str]:
+    """``nbest-to-ctm`` lines of one utterance, ``utt 1 start duration word [confidence]`` (times from its start).
+
+    ``words`` maps word ids to words (``words.txt``; None: the ids are printed,
+    as ``nbest-to-ctm`` does before ``int2sym.pl``). ``confidences``: one per span.
+    """
+    if confidences is not None and len(confidences) != len(spans):
+        raise ValueError(f"utterance {utterance!r}: {len(spans)} words but {len(confidences)} confidences")
+    digits = _precision(frame_shift)
+    lines = []
+    for k, span in enumerate(spans):
+        line = (f"{utterance} 1 {span.start * frame_shift:.{digits}f} {span.num_frames * frame_shift:.{digits}f} "
+                f"{_word_text(span.word, words)}")
+        if confidences is not None:
+            line += f" {confidences[k]:.2f}"
+        lines.append(line)
+    return lines
+
+
+def read_segments(path: str | os.PathLike) -> dict[str, tuple[str, float, float]]:
+    """A Kaldi ``segments`` file: ``{utterance: (recording, begin, end)}``."""
+    path = Path(path)
+    segments = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 4:
+            raise ValueError(f"{path}:{number}: expected 'utterance recording begin end', got {line!r}")
+        try:
+            segments[fields[0]] = (fields[1], float(fields[2]), float(fields[3]))
+        except ValueError:
+            raise ValueError(f"{path}:{number}: bad times in {line!r}") from None
+    return segments
+
+
+def read_reco2file_and_channel(path: str | os.PathLike) -> dict[str, tuple[str, str]]:
+    """A Kaldi ``reco2file_and_channel`` file: ``{recording: (file, channel)}``."""
+    path = Path(path)
+    table = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 3:
+            raise ValueError(f"{path}:{number}: expected 'recording file channel', got {line!r}")
+        table[fields[0]] = (fields[1], fields[2])
+    return table
+
+
+def file_and_channel(recording: str, table: Mapping[str, tuple[str, str]] | None = None) -> tuple[str, str]:
+    """The CTM file and channel of a recording: from ``reco2file_and_channel`` when given, else by blasr's
+    naming (``sw02001-A`` -> ``sw02001 A``, as :mod:`blasr.data.conversations` writes that file), else
+    ``recording 1`` (one channel)."""
+    if table is not None:
+        if recording not in table:
+            raise ValueError(f"recording {recording!r} is not in reco2file_and_channel")
+        return table[recording]
+    stem, dash, side = recording.rpartition("-")
+    if dash and stem and side in ("A", "B"):
+        return stem, side
+    return recording, "1"
+
+
+def write_ctm(
+    path: str | os.PathLike,
+    utterances: Mapping[str, Sequence[WordSpan]] | Iterable[tuple[str, Sequence[WordSpan]]],
+    words: SymbolTable | Mapping[int, str] | None = None,
+    *,
+    frame_shift: float = FRAME_SHIFT,
+    segments: str | os.PathLike | Mapping[str, tuple[str, float, float]] | None = None,
+    reco2file_and_channel: str | os.PathLike | Mapping[str, tuple[str, str]] | None = None,
+    confidences: Mapping[str, Sequence[float]] | None = None,
+) -> Path:
+    """Write a CTM of word spans (:func:`word_alignment`'s), one utterance after another.
+
+    Without ``segments``: ``nbest-to-ctm`` + ``int2sym.pl`` (``utt 1 start dur
+    word``, times within the utterance, utterances in the given order). With
+    ``segments`` (a file or :func:`read_segments`'s mapping): ``convert_ctm.pl``
+    as well: ``file channel start dur word`` with the segment's begin added to
+    the (2-decimal) start, file and channel from ``reco2file_and_channel`` (a
+    file or mapping; without it see :func:`file_and_channel`), the lines sorted
+    by file, channel and start time; an utterance missing from ``segments`` is
+    an error. ``confidences`` adds a 6th field (one value per span).
+    """
+    items = list(utterances.items() if isinstance(utterances, Mapping) else utterances)
+    if segments is not None and not isinstance(segments, Mapping):
+        segments = read_segments(segments)
+    if reco2file_and_channel is not None and not isinstance(reco2file_and_channel, Mapping):
+        reco2file_and_channel = read_reco2file_and_channel(reco2file_and_channel)
+    lines: list[str] = []
+    keyed: list[tuple[tuple[str, str, float], int, str]] = []
+    for utterance, spans in items:
+        scores = confidences.get(utterance) if confidences is not None else None
+        relative = ctm_lines(utterance, spans, words, frame_shift=frame_shift, confidences=scores)
+        if segments is None:
+            lines.extend(relative)
+            continue
+        if utterance not in segments:
+            raise ValueError(f"utterance {utterance!r} is not in the segments file")
+        recording, begin, _ = segments[utterance]
+        file, channel = file_and_channel(recording, reco2file_and_channel)
+        for line in relative:
+            _, _, start, duration, *rest = line.split(" ")
+            absolute = float(start) + begin  # convert_ctm.pl: the printed start plus the segment's begin
+            text = " ".join([file, channel, f"{absolute:.2f}", f"{float(duration):.2f}", *rest])
+            keyed.append(((file, channel, absolute), len(keyed), text))
+    if segments is not None:
+        lines = [text for _, _, text in sorted(keyed)]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def read_ctm(path: str | os.PathLike) -> list[CtmLine]:
+    """A CTM file's lines (``;;`` comments and blank lines skipped); channels ``1``/``2``/``a``/``b`` become
+    ``A``/``B`` as the stm reader makes them. A malformed line is an error naming the file and line."""
+    path = Path(path)
+    lines = []
+    for number, raw in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if not raw.strip() or raw.lstrip().startswith(";;"):
+            continue
+        fields = raw.split()
+        if len(fields) not in (5, 6):
+            raise ValueError(f"{path}:{number}: expected 'file channel start duration word [confidence]', "
+                             f"got {raw!r}")
+        try:
+            start, duration = float(fields[2]), float(fields[3])
+            confidence = float(fields[5]) if len(fields) == 6 and fields[5].upper() != "NA" else None
+        except ValueError:
+            raise ValueError(f"{path}:{number}: bad number in {raw!r}") from None
+        channel = CHANNELS.get(fields[1].lower(), fields[1])
+        lines.append(CtmLine(fields[0], channel, start, duration, fields[4], confidence))
+    return lines
