@@ -34,7 +34,8 @@ def _train(args: argparse.Namespace) -> int:
     mono = with_iterations(MonoOptions(total_gauss=args.mono_gauss, boost_silence=args.boost_silence,
                                        seed=args.seed), args.mono_iters)
     tri = with_iterations(TriOptions(num_leaves=args.num_leaves, total_gauss=args.total_gauss,
-                                     boost_silence=args.boost_silence, seed=args.seed), args.tri_iters)
+                                     boost_silence=args.boost_silence, cluster_thresh=args.cluster_thresh,
+                                     round_num_leaves=args.round_num_leaves, seed=args.seed), args.tri_iters)
     options = GmmRecipeOptions(features=GmmFeatureOptions(kind=args.feature_kind), mono_utterances=args.mono_utterances,
                                mono=mono, tri=tri, boost_silence=args.boost_silence, map_oov=args.map_oov,
                                cache_features=args.cache_features)
@@ -71,8 +72,15 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--mono-iters", type=int, default=MonoOptions.num_iters, help="monophone training iterations")
     t.add_argument("--mono-gauss", type=int, default=MonoOptions.total_gauss, help="monophone Gaussians in all")
     t.add_argument("--num-leaves", type=int, default=TriOptions.num_leaves,
-                   help="the tree's leaves (build-tree --max-leaves; fewer when no split gains): its pdfs, "
-                        "the network's classes (num_pdfs)")
+                   help="the tree's leaves at most (build-tree --max-leaves; fewer after merging or when no "
+                        "split gains): its pdfs, the network's classes (num_pdfs)")
+    t.add_argument("--cluster-thresh", type=float, default=TriOptions.cluster_thresh,
+                   help="build-tree --cluster-thresh: after splitting, merge leaves of one root while a merge "
+                        "loses less likelihood than this; -1: the smallest split's gain (Kaldi's default), "
+                        "0: no merging")
+    t.add_argument("--round-num-leaves", action=argparse.BooleanOptionalAction, default=TriOptions.round_num_leaves,
+                   help="build-tree --round-num-leaves: merge further down to a multiple of 8 (Kaldi's default); "
+                        "--cluster-thresh 0 --no-round-num-leaves keeps exactly --num-leaves")
     t.add_argument("--total-gauss", type=int, default=TriOptions.total_gauss, help="triphone Gaussians in all")
     t.add_argument("--tri-iters", type=int, default=TriOptions.num_iters, help="triphone training iterations")
     t.add_argument("--boost-silence", type=float, default=1.0, help="Kaldi's --boost-silence (swbd: 1.25)")

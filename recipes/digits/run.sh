@@ -23,7 +23,7 @@ num_dev=200
 num_test=300
 data=data                 # corpus, features, lang, targets
 exp=exp                   # models, alignments, decodings
-num_leaves=300            # tree leaves = CD states = network classes
+num_leaves=300            # tree leaves at most (build-tree merges some back) = CD states = network classes
 total_gauss=3000
 archs="bl_resnet22_a2b3 resnet22"
 train_config=conf/train.yaml

@@ -14,8 +14,9 @@ This is the corpus-level glue between lhotse manifests (cuts with the stored
   keeps small ones).
 * :func:`cut_transcripts` — word ids of every cut's supervision text.
 * :func:`train_gmm_system` — Kaldi's ``train_mono.sh`` on the shortest
-  utterances, ``align_si.sh``, ``train_deltas.sh`` with a tree of
-  ``num_leaves`` leaves, ``align_si.sh`` again; writes ``mono/``, ``tri/`` and
+  utterances, ``align_si.sh``, ``train_deltas.sh`` with a tree of at most
+  ``num_leaves`` leaves (Kaldi's ``build-tree`` merges some back after
+  splitting: :class:`TriOptions`), ``align_si.sh`` again; writes ``mono/``, ``tri/`` and
   ``tri_ali/`` (``final.mdl``, ``tree``, ``ali.1.gz``, class counts) and the
   feature settings, so :func:`compute_log_likelihoods` (``gmm-compute-likes``)
   scores new data exactly as training saw it.

@@ -135,7 +135,16 @@ class MonoOptions:
 
 @dataclass
 class TriOptions:
-    """``steps/train_deltas.sh`` defaults, plus the tree options of :func:`blasr.kaldi.gmm.tree.build_tree`."""
+    """``steps/train_deltas.sh`` defaults, plus the tree options of :func:`blasr.kaldi.gmm.tree.build_tree`.
+
+    ``num_leaves`` is a maximum, as Kaldi's ``--max-leaves``: after splitting,
+    ``cluster_thresh`` (Kaldi's ``build-tree --cluster-thresh``: -1, the
+    default, merges leaves of one root while a merge costs less than the
+    smallest split gained; 0 merges nothing) and ``round_num_leaves`` (Kaldi's
+    ``--round-num-leaves``, on by default: down to a multiple of 8) merge leaves
+    again. ``cluster_thresh=0, round_num_leaves=False`` gives exactly
+    ``num_leaves`` whenever the statistics allow.
+    """
 
     num_leaves: int = 2500
     total_gauss: int = 15000
@@ -150,7 +159,8 @@ class TriOptions:
     central_position: int = 1
     tree_thresh: float = 0.0
     tree_min_count: float = 0.0
-    cluster_thresh: float | None = None
+    cluster_thresh: float = -1.0
+    round_num_leaves: bool = True
     seed: int = 0
 
 
@@ -440,6 +450,7 @@ def build_tri_tree(
         thresh=options.tree_thresh,
         min_count=options.tree_min_count,
         cluster_thresh=options.cluster_thresh,
+        round_num_leaves=options.round_num_leaves,
     )
     transition_model = transition_model_for(tree, topology)
     counts, sums, sums_sq = leaf_statistics(tree, stats)
@@ -464,7 +475,7 @@ def train_tri(
     roots: Sequence[TreeRoot] | None = None,
     extra_questions: Sequence[Sequence[int]] = (),
 ) -> TrainResult:
-    """Kaldi's ``steps/train_deltas.sh``: a context-dependent system with a tree of ``num_leaves`` leaves.
+    """Kaldi's ``steps/train_deltas.sh``: a context-dependent system with a tree of at most ``num_leaves`` leaves.
 
     ``previous_alignments`` (transition-ids of ``previous``) give the tree
     statistics and, converted to the new tree, the first pass's alignments.

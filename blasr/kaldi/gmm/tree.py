@@ -18,16 +18,19 @@ follows Kaldi's recipe (``steps/train_deltas.sh``) and source
    :class:`TreeRoot` (shared by all pdf-classes, or one per pdf-class), then
    greedy splitting: the leaf and question with the largest likelihood gain is
    split next, until ``max_leaves`` leaves exist or no split gains more than
-   ``thresh`` while leaving ``min_count`` frames on each side; optionally
-   Kaldi's bottom-up merging of leaves under each root (``cluster_thresh``).
+   ``thresh`` while leaving ``min_count`` frames on each side; then, as Kaldi's
+   default, bottom-up merging of leaves within each root while a merge costs
+   less than the smallest split gained (``cluster_thresh=-1``; 0: none) and
+   rounding the count down to a multiple of 8 (``round_num_leaves``).
 
 The tree is a :class:`blasr.kaldi.formats.tree.ContextDependency` of Kaldi event maps
 (split maps over table maps, leaves numbered as Kaldi numbers them), so it is
 written in Kaldi's ``tree`` format and loads in kaldi-hmm-gmm.
 
 The likelihood of a set of frames under one diagonal Gaussian fitted to them is
-``-count/2 · (Σ_d log σ²_d + D (1 + log 2π))`` (``GaussClusterable::Objf``, with
-variances floored at ``var_floor``); a split's gain is the children's sum minus the parent's.
+``-count/2 · Σ_d (σ²_d / f_d + log f_d + log 2π)`` with ``f_d = max(σ²_d, var_floor)``
+(``GaussClusterable::Objf``: ``-count/2 · (Σ_d log σ²_d + D (1 + log 2π))`` unless a
+variance is floored); a split's gain is the children's sum minus the parent's.
 """
 
 from __future__ import annotations
@@ -211,13 +214,19 @@ def accumulate_tree_stats(
 
 
 def gaussian_objf(counts: np.ndarray, sums: np.ndarray, sums_sq: np.ndarray, var_floor: float = 0.01) -> np.ndarray:
-    """Log-likelihood of the frames under their own diagonal Gaussian (``GaussClusterable::Objf``), per row."""
+    """Log-likelihood of the frames under their own diagonal Gaussian (``GaussClusterable::Objf``), per row.
+
+    As Kaldi: per dimension ``-0.5 (var / floored + log floored + log 2π)`` with
+    ``floored = max(var, var_floor)``, so a dimension whose variance is floored
+    (e.g. a single frame) counts ``var / var_floor`` rather than 1; 0 for no frames.
+    """
     counts = np.asarray(counts, dtype=np.float64)
     safe = np.where(counts > 0, counts, 1.0)[..., None]
     mean = sums / safe
-    var = np.maximum(sums_sq / safe - mean**2, var_floor)
+    var = sums_sq / safe - mean**2
+    floored = np.maximum(var, var_floor)
     dim = sums.shape[-1]
-    objf = -0.5 * counts * (np.log(var).sum(-1) + dim * (1.0 + LOG_2PI))
+    objf = -0.5 * counts * ((var / floored).sum(-1) + np.log(floored).sum(-1) + dim * LOG_2PI)
     return np.where(counts > 0, objf, 0.0)
 
 
@@ -357,7 +366,15 @@ def roots_per_phone(phones: Iterable[int], shared: bool = True, split: bool = Tr
 
 @dataclass
 class TreeBuildInfo:
-    """What :func:`build_tree` did. ``stopped_by``: ``"max_leaves"`` or ``"no_split"`` (no allowed split gains > thresh)."""
+    """What :func:`build_tree` did.
+
+    ``stopped_by``: ``"max_leaves"`` or ``"no_split"`` (no allowed split gains > thresh).
+    ``num_split_leaves``: the leaves after splitting; ``num_merged`` of them
+    were merged away by the clustering threshold (``merge_thresh``, the one
+    used: the smallest split's gain for Kaldi's -1; None without merging),
+    ``num_rounded`` more to round the count down to a multiple of 8.
+    ``notes``: Kaldi's warnings (a rounding it could not do).
+    """
 
     num_leaves: int
     num_stub_leaves: int
@@ -368,6 +385,10 @@ class TreeBuildInfo:
     smallest_split: float | None
     num_merged: int = 0
     leaves_without_stats: list[int] = field(default_factory=list)
+    num_split_leaves: int = 0
+    merge_thresh: float | None = None
+    num_rounded: int = 0
+    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         per_frame = self.likelihood_gain / self.num_frames if self.num_frames else float("nan")
@@ -375,10 +396,16 @@ class TreeBuildInfo:
             f"{self.num_leaves} leaves ({self.num_stub_leaves} roots, {self.num_splits} splits, stopped by "
             f"{self.stopped_by}); likelihood gain {per_frame:.4f} per frame over {self.num_frames:.0f} frames"
         )
+        if self.num_merged or self.num_rounded:
+            text += f"; {self.num_split_leaves} leaves after splitting"
         if self.num_merged:
-            text += f"; {self.num_merged} leaves merged"
+            text += f", {self.num_merged} merged (cost < {self.merge_thresh:.1f})"
+        if self.num_rounded:
+            text += f", {self.num_rounded} merged to round to a multiple of 8"
         if self.leaves_without_stats:
             text += f"; {len(self.leaves_without_stats)} leaves without statistics: {self.leaves_without_stats[:10]}"
+        for note in self.notes:
+            text += f"; {note}"
         return text
 
 
@@ -535,41 +562,184 @@ def _leaf_sums(answers: np.ndarray, stats: TreeStats, num_leaves: int, rows: np.
     return counts, sums, sums_sq
 
 
-def _cluster_leaves(
-    tree_map: EventMap, stub: EventMap, stats: TreeStats, thresh: float, var_floor: float
-) -> tuple[EventMap, int]:
-    """Kaldi's ``ClusterEventMapRestrictedByMap`` + ``RenumberEventMap``: merge leaves of one root while it costs < thresh."""
+# -- merging leaves after splitting ---------------------------------------------------------
+
+
+@dataclass
+class _RootLeaves:
+    """The leaves of one root that have statistics (ascending leaf ids) and their summed statistics."""
+
+    leaves: np.ndarray  # (n,) int64
+    counts: np.ndarray  # (n,)
+    sums: np.ndarray  # (n, D)
+    sums_sq: np.ndarray  # (n, D)
+
+
+def _leaves_by_root(tree_map: EventMap, stub: EventMap, stats: TreeStats) -> list[_RootLeaves]:
+    """Kaldi's ``SplitStatsByMap(stats, stub)`` then ``SumStatsVec`` over the tree's leaves, per root.
+
+    One entry per stub leaf from 0 to the largest that has statistics (a root
+    without statistics is an empty entry, as Kaldi's empty ``split_stats[i]``).
+    """
     leaves = map_events(tree_map, stats.phones, stats.pdf_classes)
     roots = map_events(stub, stats.phones, stats.pdf_classes)
-    num_leaves = int(max(leaves.max(), max(_answers(tree_map))) + 1)
-    counts, sums, sums_sq = _leaf_sums(leaves, stats, num_leaves)
-    target = np.arange(num_leaves)
-    merged = 0
-    for root in np.unique(roots[roots >= 0]).tolist():
-        members = np.unique(leaves[roots == root]).tolist()
-        clusters = {m: (counts[m], sums[m].copy(), sums_sq[m].copy()) for m in members}
-        while len(clusters) > 1:
-            ids = list(clusters)
-            c = np.array([clusters[i][0] for i in ids])
-            s = np.array([clusters[i][1] for i in ids])
-            q = np.array([clusters[i][2] for i in ids])
-            alone = gaussian_objf(c, s, q, var_floor)
-            i, j = np.triu_indices(len(ids), 1)
-            cost = alone[i] + alone[j] - gaussian_objf(c[i] + c[j], s[i] + s[j], q[i] + q[j], var_floor)
-            best = int(np.argmin(cost))
-            if not cost[best] < thresh:
+    valid = (leaves >= 0) & (roots >= 0)
+    if not valid.any():
+        return []
+    num_leaves = int(leaves.max()) + 1
+    counts, sums, sums_sq = _leaf_sums(np.where(valid, leaves, -1), stats, num_leaves)
+    pairs = np.unique(np.stack([roots[valid], leaves[valid]], axis=1), axis=0)  # sorted by root, then leaf
+    groups = []
+    for root in range(int(roots[valid].max()) + 1):
+        ids = pairs[pairs[:, 0] == root, 1]
+        groups.append(_RootLeaves(ids, counts[ids], sums[ids], sums_sq[ids]))
+    return groups
+
+
+class _BottomUpClusterer:
+    """Kaldi's ``BottomUpClusterer`` and ``CompartmentalizedBottomUpClusterer`` on Gaussian statistics.
+
+    Each compartment (a root's leaves) is clustered on its own: the pair of
+    clusters whose merging loses the least likelihood (``Clusterable::Distance``:
+    ``objf(a) + objf(b) - objf(a + b)``, never below 0) is merged next, the
+    higher-numbered point absorbing the lower, while that loss is below
+    ``thresh`` (Kaldi queues a pair at ``<=`` when it starts and at ``<`` after a
+    merge) and more than ``min_clusters`` clusters remain in all. Ties go to the
+    lower compartment, then the lower pair (Kaldi's queue order).
+    """
+
+    def __init__(self, groups: Sequence[_RootLeaves], thresh: float, var_floor: float):
+        self.thresh, self.var_floor = thresh, var_floor
+        self.counts = [g.counts.astype(np.float64) for g in groups]
+        self.sums = [g.sums.astype(np.float64) for g in groups]
+        self.sums_sq = [g.sums_sq.astype(np.float64) for g in groups]
+        self.objf = [gaussian_objf(c, s, q, var_floor) for c, s, q in zip(self.counts, self.sums, self.sums_sq)]
+        self.parent = [np.arange(len(c)) for c in self.counts]
+        self.alive = [np.ones(len(c), dtype=bool) for c in self.counts]
+        self.dist: list[np.ndarray] = []  # (n, n): [i, j] for j < i, inf where not queued
+        self.best = np.full(len(groups), np.inf)
+        self.best_at = np.zeros(len(groups), dtype=np.int64)
+        self.num_clusters = sum(len(c) for c in self.counts)
+        for g, n in enumerate(len(c) for c in self.counts):
+            dist = np.full((n, n), np.inf)
+            for i in range(1, n):
+                d = self._distances(g, i, np.arange(i))
+                dist[i, :i] = np.where(d <= thresh, d, np.inf)
+            self.dist.append(dist)
+            self._refresh(g)
+
+    def _distances(self, g: int, i: int, others: np.ndarray) -> np.ndarray:
+        c, s, q, objf = self.counts[g], self.sums[g], self.sums_sq[g], self.objf[g]
+        merged = gaussian_objf(c[i] + c[others], s[i] + s[others], q[i] + q[others], self.var_floor)
+        return np.maximum(objf[i] + objf[others] - merged, 0.0)
+
+    def _refresh(self, g: int) -> None:
+        dist = self.dist[g]
+        if dist.size:
+            self.best_at[g] = int(np.argmin(dist))  # row-major: the lowest i, then the lowest j, win ties
+            self.best[g] = dist.flat[self.best_at[g]]
+
+    def run(self, min_clusters: int = 0) -> float:
+        """Merge until no pair qualifies or ``min_clusters`` remain; the (negative) likelihood change."""
+        change = 0.0
+        while self.num_clusters > min_clusters:
+            g = int(np.argmin(self.best)) if len(self.best) else 0
+            if not len(self.best) or not np.isfinite(self.best[g]):
                 break
-            a, b = ids[i[best]], ids[j[best]]
-            clusters[a] = (c[i[best]] + c[j[best]], s[i[best]] + s[j[best]], q[i[best]] + q[j[best]])
-            del clusters[b]
-            target[target == b] = a
-            merged += 1
-    renumber = {old: new for new, old in enumerate(sorted(set(target.tolist()) & set(_answers(tree_map))))}
-    return _map_leaves(tree_map, lambda leaf: renumber[int(target[leaf])]), merged
+            i, j = divmod(int(self.best_at[g]), len(self.counts[g]))
+            change -= float(self.best[g])
+            self._merge(g, i, j)
+        return change
+
+    def _merge(self, g: int, i: int, j: int) -> None:
+        # Kaldi's MergeClusters(i, j), j < i: j joins i; the distances from i are computed again.
+        c, s, q, dist, alive = self.counts[g], self.sums[g], self.sums_sq[g], self.dist[g], self.alive[g]
+        c[i] += c[j]
+        s[i] += s[j]
+        q[i] += q[j]
+        self.objf[g][i] = gaussian_objf(c[i], s[i], q[i], self.var_floor)
+        alive[j] = False
+        self.parent[g][j] = i
+        dist[j, :] = dist[:, j] = np.inf
+        others = np.flatnonzero(alive)
+        others = others[others != i]
+        d = self._distances(g, i, others)
+        d = np.where(d < self.thresh, d, np.inf)
+        lower = others < i
+        dist[i, others[lower]] = d[lower]
+        dist[others[~lower], i] = d[~lower]
+        self.num_clusters -= 1
+        self._refresh(g)
+
+    def assignments(self) -> list[np.ndarray]:
+        """Per compartment, each point's cluster; clusters numbered in the order of their surviving point
+        (Kaldi's ``Renumber``)."""
+        result = []
+        for parent, alive in zip(self.parent, self.alive):
+            number = np.cumsum(alive) - 1
+            root = parent.copy()
+            while (parent[root] != root).any():
+                root = parent[root]
+            result.append(number[root])
+        return result
 
 
-def _answers(event_map: EventMap) -> set[int]:
-    return set(iter_answers(event_map))
+def _leaf_mapping(groups: Sequence[_RootLeaves], assignments: Sequence[np.ndarray]) -> dict[int, int]:
+    # Kaldi's ClusterEventMapGetMapping: cluster k of a root takes that root's k-th leaf id (so ids never
+    # collide with other roots'); leaves without statistics keep theirs.
+    mapping = {}
+    for group, assign in zip(groups, assignments):
+        for leaf, cluster in zip(group.leaves.tolist(), assign.tolist()):
+            mapping[leaf] = int(group.leaves[cluster])
+    return mapping
+
+
+def _merge_leaves_by_thresh(
+    tree_map: EventMap, stub: EventMap, stats: TreeStats, thresh: float, var_floor: float
+) -> tuple[EventMap, int]:
+    """Kaldi's ``ClusterEventMapRestrictedByMap``: merge leaves of the same root while a merge costs < ``thresh``.
+
+    The result is not renumbered (see :func:`_renumber_leaves`); also returns the number of leaves removed.
+    """
+    groups = _leaves_by_root(tree_map, stub, stats)
+    clusterer = _BottomUpClusterer(groups, thresh, var_floor)
+    clusterer.run()
+    assignments = clusterer.assignments()
+    removed = sum(len(g.leaves) - (int(a.max()) + 1) for g, a in zip(groups, assignments) if len(a))
+    mapping = _leaf_mapping(groups, assignments)
+    return _map_leaves(tree_map, lambda leaf: mapping.get(leaf, leaf)), removed
+
+
+def _merge_leaves_to_count(
+    tree_map: EventMap, stub: EventMap, stats: TreeStats, num_required: int, var_floor: float
+) -> tuple[EventMap, int, str | None]:
+    """Kaldi's ``ClusterEventMapToNClustersRestrictedByMap``: the cheapest merges, over all roots, until
+    ``num_required`` leaves remain (a root without statistics counts as one).
+
+    Returns the map (not renumbered), the number of leaves removed, and Kaldi's
+    warning where it does nothing (more roots than ``num_required``, or fewer
+    leaves with statistics than needed).
+    """
+    groups = _leaves_by_root(tree_map, stub, stats)
+    if num_required < len(groups):
+        return tree_map, 0, f"{num_required} leaves required but the stub has {len(groups)} roots: not merged"
+    num_nonempty_required = num_required - sum(1 for g in groups if not len(g.leaves))
+    num_nonempty = sum(len(g.leaves) for g in groups)
+    if num_nonempty_required > num_nonempty:
+        note = f"{num_nonempty_required} leaves with statistics required but only {num_nonempty} exist: not merged"
+        return tree_map, 0, note
+    clusterer = _BottomUpClusterer(groups, math.inf, var_floor)
+    clusterer.run(num_nonempty_required)
+    assignments = clusterer.assignments()
+    removed = sum(len(g.leaves) - (int(a.max()) + 1) for g, a in zip(groups, assignments) if len(a))
+    mapping = _leaf_mapping(groups, assignments)
+    return _map_leaves(tree_map, lambda leaf: mapping.get(leaf, leaf)), removed, None
+
+
+def _renumber_leaves(tree_map: EventMap) -> tuple[EventMap, int]:
+    """Kaldi's ``RenumberEventMap``: the leaf ids in use, ascending, become 0, 1, ...; and their number."""
+    renumber = {old: new for new, old in enumerate(sorted(set(iter_answers(tree_map))))}
+    return _map_leaves(tree_map, renumber.__getitem__), len(renumber)
 
 
 def _map_leaves(node: EventMap | None, mapping) -> EventMap | None:
@@ -590,18 +760,31 @@ def build_tree(
     max_leaves: int,
     thresh: float = 0.0,
     min_count: float = 0.0,
-    cluster_thresh: float | None = None,
+    cluster_thresh: float = -1.0,
+    round_num_leaves: bool = True,
     var_floor: float = 0.01,
 ) -> tuple[ContextDependency, TreeBuildInfo]:
-    """Kaldi's ``build-tree``: a tree with ``max_leaves`` leaves, or fewer when no allowed split remains.
+    """Kaldi's ``build-tree``: a tree of at most ``max_leaves`` leaves.
 
-    ``thresh``: a split must gain more log-likelihood than this (Kaldi's
-    ``--thresh``, default 300 there; 0 here so that the requested number of
-    leaves is reached whenever the statistics allow). ``min_count``: each side
-    of a split keeps at least this many frames (Kaldi has no such option; its
-    ``--thresh`` does the job). ``cluster_thresh``: afterwards merge leaves of
-    the same root whose merging costs less (Kaldi's default -1 means "the
-    smallest split's gain"); None keeps the leaves as split.
+    Splitting: the leaf and question that gain the most split next, until
+    ``max_leaves`` leaves exist or no allowed split remains. ``thresh``: a split
+    must gain more log-likelihood than this (Kaldi's ``--thresh``, default 300
+    there; 0 here so that the splitting reaches ``max_leaves`` whenever the
+    statistics allow). ``min_count``: each side of a split keeps at least this
+    many frames (Kaldi has no such option; its ``--thresh`` does the job).
+
+    Then, as Kaldi's ``BuildTree``, leaves are merged back bottom-up
+    (``ClusterEventMapRestrictedByMap``): within each root of the stub only
+    (leaves of different roots never merge), the pair whose merging loses the
+    least likelihood is merged while that loss is below ``cluster_thresh``
+    (Kaldi's ``--cluster-thresh``: the default -1, any negative value, means
+    the gain of the smallest split made; 0 merges nothing). With
+    ``round_num_leaves`` (Kaldi's ``--round-num-leaves``, on by default there)
+    the cheapest merges over all roots then bring the count down to a multiple
+    of 8 (``ClusterEventMapToNClustersRestrictedByMap``; this also happens with
+    ``cluster_thresh=0``). Leaves are renumbered 0, 1, ... in the order of their
+    old numbers (``RenumberEventMap``), as Kaldi does. ``cluster_thresh=0,
+    round_num_leaves=False`` keeps the tree as split.
 
     Every phone of ``topology`` must be in exactly one root. Leaves whose root
     saw no data are listed in ``info.leaves_without_stats``.
@@ -643,11 +826,19 @@ def build_tree(
 
     by_leaf = {leaf.leaf: leaf.event_map() for leaf in leaves}
     tree_map = _replace_stub_leaves(stub, by_leaf)
-    merged = 0
-    if cluster_thresh is not None and num_splits:
-        threshold = smallest if cluster_thresh < 0 else cluster_thresh
-        tree_map, merged = _cluster_leaves(tree_map, stub, stats, threshold, var_floor)
-        num_leaves -= merged
+    num_split_leaves = num_leaves
+    merged, rounded, merge_thresh, notes = 0, 0, None, []
+    if cluster_thresh != 0:
+        # Kaldi: a negative threshold is the smallest split's gain (1e20 when nothing was split).
+        merge_thresh = cluster_thresh if cluster_thresh > 0 else (smallest if smallest is not None else 1e20)
+        tree_map, merged = _merge_leaves_by_thresh(tree_map, stub, stats, merge_thresh, var_floor)
+    if round_num_leaves:
+        required = (num_leaves - merged) // 8 * 8
+        tree_map, rounded, note = _merge_leaves_to_count(tree_map, stub, stats, required, var_floor)
+        if note:
+            notes.append(f"rounding to a multiple of 8: {note}")
+    if cluster_thresh != 0 or round_num_leaves:
+        tree_map, num_leaves = _renumber_leaves(tree_map)
     answers = map_events(tree_map, stats.phones, stats.pdf_classes)
     seen = set(np.unique(answers[answers >= 0]).tolist())
     info = TreeBuildInfo(
@@ -660,6 +851,10 @@ def build_tree(
         smallest_split=smallest,
         num_merged=merged,
         leaves_without_stats=sorted(set(range(num_leaves)) - seen),
+        num_split_leaves=num_split_leaves,
+        merge_thresh=merge_thresh,
+        num_rounded=rounded,
+        notes=notes,
     )
     return ContextDependency(stats.context_width, central, tree_map), info
 
