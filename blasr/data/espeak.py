@@ -75,14 +75,15 @@ class SynthesisError(RuntimeError):
 
 @dataclass(frozen=True)
 class VoicingRanges:
-    """How utterances are spoken: the voice variants, and ranges ``(low, high)`` drawn uniformly per utterance (integers inclusive)."""
+    """How utterances are spoken: the voice variants, and ranges ``(low, high)`` drawn uniformly per
+    utterance (integers inclusive)."""
 
     speed_wpm: tuple[int, int] = (130, 200)  # espeak-ng -s (its default 175)
     pitch: tuple[int, int] = (20, 80)  # espeak-ng -p, 0..99 (its default 50)
     silence_s: tuple[float, float] = (0.1, 0.5)  # leading and trailing, each
     snr_db: tuple[float, float] = (25.0, 40.0)
     peak_dbfs: tuple[float, float] = (-12.0, -3.0)  # the speech's peak level, before the noise
-    variants: tuple[str, ...] = VARIANTS  # espeak-ng voice variants: each base voice gives one speaker per variant
+    variants: tuple[str, ...] = VARIANTS  # espeak-ng voice variants: one speaker per base voice and variant
 
 
 def voicing_problems(ranges) -> list[str]:

@@ -1,4 +1,4 @@
-"""The read-speech recipe end to end at a tiny scale (about 2 minutes of speech, one epoch): every stage runs and scores."""
+"""The read-speech recipe end to end, tiny (about 2 minutes of speech, one epoch): every stage runs and scores."""
 
 import re
 import shutil
