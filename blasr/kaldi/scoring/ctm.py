@@ -25,10 +25,11 @@ alignment gives):
   transition: model, alignment and ``reorder`` do not match) is a
   :class:`WordAlignmentError` naming the utterance and frame.
 * :func:`ctm_lines` / :func:`write_ctm` are ``nbest-to-ctm`` (``utt 1 start
-  duration word``, times = frames x ``frame_shift``, 2 decimals), with words
+  duration word``, times = frames x ``frame_shift``; 3 decimals at Kaldi's
+  0.01 s, whose single-precision value is below 0.01), with words
   mapped through ``words.txt`` (``int2sym.pl``) and optionally confidences; with
   a ``segments`` file they are ``convert_ctm.pl``: utterance times become
-  recording times (``recording-begin + start``), the first two fields the file
+  recording times (``recording-begin + start``, 2 decimals), the first two fields the file
   and channel of ``reco2file_and_channel`` and the lines are sorted by file,
   channel and time (as ``score_sclite.sh`` sorts them for sclite).
 * :func:`read_ctm` reads a CTM back (for :mod:`blasr.kaldi.scoring.hub5`).
@@ -218,8 +219,10 @@ def _word_text(word: int | str, words: SymbolTable | Mapping[int, str] | None) -
 
 
 def _precision(frame_shift: float) -> int:
-    # nbest-to-ctm: 2 decimals, more when the frame shift needs them
-    return 4 if frame_shift < 0.001 else 3 if frame_shift < 0.01 else 2
+    # nbest-to-ctm: 2 decimals, 3 below 0.01 s, 4 below 0.001 s; its frame shift is single precision, and
+    # 0.01 in single precision is below 0.01, so Kaldi's default prints 3 decimals (0.01 exactly would too)
+    shift = float(np.float32(frame_shift))
+    return 4 if shift < 0.001 else 3 if shift < 0.01 else 2
 
 
 def ctm_lines(
@@ -230,7 +233,8 @@ def ctm_lines(
     frame_shift: float = FRAME_SHIFT,
     confidences: Sequence[float] | None = None,
 ) -> list[str]:
-    """``nbest-to-ctm`` lines of one utterance, ``utt 1 start duration word [confidence]`` (times from its start).
+    """``nbest-to-ctm`` lines of one utterance, ``utt 1 start duration word [confidence]`` (times from its start,
+    with ``nbest-to-ctm``'s decimals: 3 for 0.01 s frames).
 
     ``words`` maps word ids to words (``words.txt``; None: the ids are printed,
     as ``nbest-to-ctm`` does before ``int2sym.pl``). ``confidences``: one per span.
@@ -238,10 +242,11 @@ def ctm_lines(
     if confidences is not None and len(confidences) != len(spans):
         raise ValueError(f"utterance {utterance!r}: {len(spans)} words but {len(confidences)} confidences")
     digits = _precision(frame_shift)
+    shift = np.float32(frame_shift)  # Kaldi's BaseFloat arithmetic
     lines = []
     for k, span in enumerate(spans):
-        line = (f"{utterance} 1 {span.start * frame_shift:.{digits}f} {span.num_frames * frame_shift:.{digits}f} "
-                f"{_word_text(span.word, words)}")
+        start, duration = float(shift * np.float32(span.start)), float(shift * np.float32(span.num_frames))
+        line = f"{utterance} 1 {start:.{digits}f} {duration:.{digits}f} {_word_text(span.word, words)}"
         if confidences is not None:
             line += f" {confidences[k]:.2f}"
         lines.append(line)
@@ -309,7 +314,7 @@ def write_ctm(
     word``, times within the utterance, utterances in the given order). With
     ``segments`` (a file or :func:`read_segments`'s mapping): ``convert_ctm.pl``
     as well: ``file channel start dur word`` with the segment's begin added to
-    the (2-decimal) start, file and channel from ``reco2file_and_channel`` (a
+    the printed start, both times to 2 decimals, file and channel from ``reco2file_and_channel`` (a
     file or mapping; without it see :func:`file_and_channel`), the lines sorted
     by file, channel and start time; an utterance missing from ``segments`` is
     an error. ``confidences`` adds a 6th field (one value per span).

@@ -110,10 +110,11 @@ def test_ctm_lines_and_file(world, tmp_path):
     spans = {utt: word_alignment(ali, transcripts[utt], model, lang) for utt, ali in alignments.items()}
     lines = ctm_lines("u1", spans["u1"], lang.words)
     start, frames = truth["u1"][0]
-    assert lines[0] == f"u1 1 {start / 100:.2f} {frames / 100:.2f} yes"
+    assert lines[0] == f"u1 1 {start / 100:.3f} {frames / 100:.3f} yes"  # nbest-to-ctm: 3 decimals at 0.01 s
     assert [line.split()[4] for line in lines] == SENTENCES["u1"]
     assert ctm_lines("u2", spans["u2"])[0].split()[4] == str(lang.words.id("no"))  # ids without words.txt
     assert ctm_lines("u2", spans["u2"], lang.words, confidences=[0.875])[0].endswith(" no 0.88")
+    assert ctm_lines("u", [WordSpan(5, 7, 3)], frame_shift=0.03) == ["u 1 0.21 0.09 5"]  # 2 decimals from 0.01 up
     write_ctm(tmp_path / "ctm", spans, lang.words)
     read = read_ctm(tmp_path / "ctm")
     assert [(c.file, c.word) for c in read] == [(u, w) for u in SENTENCES for w in SENTENCES[u]]
@@ -165,23 +166,35 @@ KALDI = os.environ.get("KALDI_ROOT", "")
 LATBIN = Path(KALDI) / "src" / "latbin"
 
 
-@pytest.mark.skipif(not KALDI or not all((LATBIN / t).is_file() for t in
-                                         ("linear-to-nbest", "lattice-align-words", "nbest-to-ctm")),
-                    reason="needs $KALDI_ROOT with src/latbin/{linear-to-nbest,lattice-align-words,nbest-to-ctm}")
+def linear_compact_lattice(utterance: str, alignment, word_ids) -> str:
+    """A linear CompactLattice in Kaldi's text form, one arc per word, the words as early as
+    ``linear-to-nbest`` puts them: arc ``i`` carries word ``i`` and transition-id ``i``, the last arc
+    the rest of the alignment (no epsilon arcs: the aligner wants an input-deterministic lattice)."""
+    arcs = [[int(word), [int(alignment[i])]] for i, word in enumerate(word_ids)]
+    arcs[-1][1] = [int(t) for t in alignment[len(word_ids) - 1:]]
+    lines = [utterance] + [f"{i}\t{i + 1}\t{w}\t0,0,{'_'.join(map(str, t))}" for i, (w, t) in enumerate(arcs)]
+    lines.append(f"{len(arcs)}")
+    return "\n".join(lines) + "\n\n"
+
+
+@pytest.mark.skipif(not KALDI or not all((LATBIN / t).is_file() for t in ("lattice-align-words", "nbest-to-ctm")),
+                    reason="needs $KALDI_ROOT with src/latbin/lattice-align-words and nbest-to-ctm")
 @pytest.mark.parametrize("print_silence", [False, True])
 def test_same_ctm_as_kaldi(world, tmp_path, print_silence):
-    """steps/get_train_ctm.sh's pipeline on the same alignments:
-    linear-to-nbest | lattice-align-words | nbest-to-ctm."""
+    """Kaldi's steps/get_train_ctm.sh pipeline on the same alignments (linear-to-nbest's lattices, written here):
+    lattice-align-words phones/word_boundary.int final.mdl | nbest-to-ctm [--print-silence]."""
     _, lang, model, alignments, transcripts, _ = world
     write_model(model, None, tmp_path / "final.mdl")
-    (tmp_path / "ali.txt").write_text("".join(f"{u} {' '.join(map(str, a))}\n" for u, a in alignments.items()))
-    (tmp_path / "trans.txt").write_text("".join(f"{u} {' '.join(map(str, transcripts[u]))}\n" for u in alignments))
+    (tmp_path / "lat.txt").write_text("".join(linear_compact_lattice(u, a, transcripts[u])
+                                              for u, a in alignments.items()))
     boundary = lang.lang_dir / "phones" / "word_boundary.int"
-    pipeline = (f"{LATBIN}/linear-to-nbest ark:{tmp_path}/ali.txt ark:{tmp_path}/trans.txt '' '' ark:- | "
-                f"{LATBIN}/lattice-align-words {boundary} {tmp_path}/final.mdl ark:- ark:- | "
+    pipeline = (f"{LATBIN}/lattice-align-words {boundary} {tmp_path}/final.mdl ark:{tmp_path}/lat.txt ark:- | "
                 f"{LATBIN}/nbest-to-ctm --print-silence={str(print_silence).lower()} ark:- -")
-    kaldi = subprocess.run(pipeline, shell=True, check=True, capture_output=True, text=True,
-                           executable=shutil.which("bash")).stdout.splitlines()
+    done = subprocess.run(pipeline, shell=True, capture_output=True, text=True, executable=shutil.which("bash"))
+    assert done.returncode == 0, done.stderr
+    assert "WARN" not in done.stderr and "Successfully aligned 3 lattices; 0 had errors" in done.stderr, done.stderr
+    kaldi = done.stdout.splitlines()
     ours = [line for u, a in alignments.items()
             for line in ctm_lines(u, word_alignment(a, transcripts[u], model, lang, silence=print_silence))]
+    assert len(kaldi) == sum(len(t) for t in transcripts.values()) + (8 if print_silence else 0)
     assert ours == kaldi
