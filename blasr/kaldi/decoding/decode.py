@@ -33,18 +33,22 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence, Union
 
+import kaldi_decoder
 import kaldi_hmm_gmm as khg
 import numpy as np
 
-from blasr.kaldi.decoding.graph import add_word_penalty, relabel_input
+from blasr.kaldi.decoding.graph import add_word_penalty
+from blasr.kaldi.decoding.lattice import LatticeError, best_paths, determinize
 from blasr.kaldi.formats.ark import open_matrices, read_matrices
 from blasr.kaldi.formats.fst import fst_arrays, read_fst
 from blasr.kaldi.formats.gmm import AmDiagGmm
+from blasr.kaldi.formats.lattice import CompactLattice, RawLattice, parse_raw_lattice
 from blasr.kaldi.formats.model import TransitionModel, as_transition_model
 from blasr.kaldi.formats.symbols import SymbolTable, read_symbol_table
 from blasr.kaldi.scoring.wer import ErrorCounts, best_setting, score, write_text
@@ -98,6 +102,8 @@ class Hypothesis:
     num_frames: int
     seconds: float
     partial: bool = False  # no final state was reached
+    tids: np.ndarray | None = None  # the alignment: one transition-id per frame
+    lattice: CompactLattice | None = None  # the utterance's lattice, when it was decoded into one
 
 
 @dataclass
@@ -142,6 +148,25 @@ class Decoding:
         write_text(self.hyps, path)
 
 
+def raw_lattice(fst: Any) -> RawLattice:
+    """A ``kaldifst.Lattice`` (what kaldi-decoder returns) as arrays, through its OpenFst binary."""
+    with tempfile.TemporaryDirectory(prefix="blasr-lat-") as tmp:
+        path = os.path.join(tmp, "raw.fst")
+        fst.write(path)
+        with open(path, "rb") as f:
+            return parse_raw_lattice(f.read(), "raw lattice")
+
+
+def _path_order(raw: RawLattice) -> np.ndarray:
+    """The arcs of a linear FST (a best path), from its start state on."""
+    order, state = [], raw.start
+    while raw.first[state + 1] > raw.first[state]:
+        arc = int(raw.first[state])
+        order.append(arc)
+        state = int(raw.arcs["nextstate"][arc])
+    return np.array(order, dtype=np.int64)
+
+
 def _as_mapping(items: Matrices) -> Mapping[str, np.ndarray]:
     if isinstance(items, (str, os.PathLike)):
         return open_matrices(items)
@@ -165,15 +190,19 @@ def decode_many(
     words: SymbolTable | str | os.PathLike | None,
     settings: Sequence[DecodeOptions],
     num_jobs: int = 1,
+    lattice_options: DecodeOptions | None = None,
+    rescore: bool = True,
 ) -> list[Decoding]:
     """Decode every ``(utterance, matrix)`` of ``loglikes`` under each of ``settings``: one :class:`Decoding` per
     setting, utterances in input order.
 
-    Each matrix is read once and decoded under every setting (a ``.scp`` is
-    streamed, one matrix in memory per process). With ``num_jobs`` > 1 the
-    utterances are split into that many contiguous shares, each decoded by its
-    own process with its own copy of the graph; ``graph`` must then be a file
-    or graph directory (an FST object does not cross processes).
+    Each utterance is decoded once into a lattice (with ``lattice_options``, default the first setting's:
+    acoustic scale, beams) and its best path is found under every setting's acoustic scale and penalty by
+    rescoring the lattice; each hypothesis holds the lattice and counts the one decoding's time. With
+    ``rescore=False`` each setting is a search of its own instead (no lattices; the reference that
+    rescoring is checked against). A ``.scp`` is streamed, one matrix in memory per process. With
+    ``num_jobs`` > 1 the utterances are split into that many contiguous shares, each decoded by its own
+    process with its own copy of the graph; ``graph`` must then be a file or graph directory.
     """
     if not settings:
         raise ValueError("no decoding settings")
@@ -184,13 +213,14 @@ def decode_many(
     if not utterances:
         raise DecodeError("no utterances to decode")
     num_jobs = min(num_jobs, len(utterances))
+    first = lattice_options or settings[0]
     if num_jobs == 1:
-        shards = [_decode_shard(graph, transition_model, words, settings, matrices, utterances)]
+        shards = [_decode_shard(graph, transition_model, words, settings, first, rescore, matrices, utterances)]
     else:
         if not isinstance(graph, (str, os.PathLike)):
             raise ValueError("decoding with num_jobs > 1 needs the graph as a file (HCLG.fst or its directory)")
         source = _shareable_source(loglikes, matrices)
-        calls = [(graph, transition_model, words, settings,
+        calls = [(graph, transition_model, words, settings, first, rescore,
                   {key: source[key] for key in keys} if isinstance(source, dict) else source, keys)
                  for keys in contiguous_shares(utterances, num_jobs)]
         shards = run_spawned(_decode_shard, calls, lambda error: DecodeError(
@@ -222,11 +252,13 @@ def _decode_shard(
     transition_model: TransitionModel | str | os.PathLike,
     words: SymbolTable | str | os.PathLike | None,
     settings: Sequence[DecodeOptions],
+    lattice_options: DecodeOptions,
+    rescore: bool,
     source: Matrices,
     utterances: Sequence[str],
 ) -> list[list[tuple[str, Hypothesis | None]]]:
-    base = Decoder(graph, transition_model, words, settings[0])
-    decoders = [base] + [base.with_options(**vars(options)) for options in settings[1:]]  # graphs shared
+    base = Decoder(graph, transition_model, words, lattice_options)
+    searchers = [] if rescore else [base.with_options(**vars(options)) for options in settings]  # graphs shared
     matrices = _as_mapping(source)
     results: list[list[tuple[str, Hypothesis | None]]] = [[] for _ in settings]
     for utterance in utterances:
@@ -235,9 +267,31 @@ def _decode_shard(
         except ValueError as error:  # e.g. a cut the network cannot score: counted as failed, not fatal
             logger.warning("utterance %s: no scores (%s)", utterance, error)
             matrix = None
-        for decoder, result in zip(decoders, results):
-            result.append((utterance, None if matrix is None else decoder.decode_matrix(matrix, utterance)))
+        if matrix is None:
+            hypotheses: list[Hypothesis | None] = [None] * len(settings)
+        elif rescore:
+            hypotheses = _rescored(base, matrix, utterance, settings)
+        else:
+            hypotheses = [searcher.search_best_path(matrix, utterance) for searcher in searchers]
+        for hypothesis, result in zip(hypotheses, results):
+            result.append((utterance, hypothesis))
     return results
+
+
+def _rescored(decoder: "Decoder", matrix: np.ndarray, utterance: str, settings: Sequence[DecodeOptions]
+              ) -> list[Hypothesis | None]:
+    decoder._lattice_decoder()  # built once, outside the timing
+    start = time.perf_counter()
+    result = decoder.decode_lattice(matrix, utterance)
+    if result is None:
+        return [None] * len(settings)
+    lattice, partial = result
+    hypotheses = decoder.hypotheses(lattice, settings, utterance)
+    seconds = time.perf_counter() - start
+    for hypothesis in hypotheses:
+        if hypothesis is not None:
+            hypothesis.seconds, hypothesis.partial = seconds, partial
+    return hypotheses
 
 
 class Decoder:
@@ -269,8 +323,9 @@ class Decoder:
         self.words = words if isinstance(words, SymbolTable) else read_symbol_table(words)
         self.transition_model = as_transition_model(transition_model)
         self.options = options or DecodeOptions()
-        self._graphs: dict[tuple[str, float], Any] = {("transition-ids", 0.0): graph}
-        self._decoders: dict[tuple[str, float], Any] = {}
+        self._graphs: dict[float, Any] = {0.0: graph}  # by word-insertion penalty
+        self._decoders: dict[float, Any] = {}
+        self._lattice_decoders: dict[tuple[float, float, float], Any] = {}
         self._kaldi_model = self.transition_model.to_kaldi_hmm_gmm()
         self._gmm: tuple[AmDiagGmm, Any] | None = None
         self._check_graph(graph)
@@ -299,28 +354,15 @@ class Decoder:
         other._decoders = {}
         return other
 
-    def _graph(self, labels: str) -> Any:
-        penalty = self.options.word_insertion_penalty
-        key = (labels, penalty)
-        if key not in self._graphs:
-            if penalty != 0.0:
-                base = self._graph_without_penalty(labels)
-                self._graphs[key] = add_word_penalty(base, penalty)
-            else:
-                self._graphs[key] = self._graph_without_penalty(labels)
-        return self._graphs[key]
+    def _graph(self, penalty: float) -> Any:
+        """HCLG (transition-id input labels) with ``penalty`` added to every word arc."""
+        if penalty not in self._graphs:
+            self._graphs[penalty] = add_word_penalty(self._graphs[0.0], penalty)
+        return self._graphs[penalty]
 
-    def _graph_without_penalty(self, labels: str) -> Any:
-        key = (labels, 0.0)
-        if key not in self._graphs:
-            # Input label t (a transition-id) becomes pdf(t) + 1, the column DecodableCtc reads minus one.
-            pdf_labels = np.concatenate([[0], self.transition_model.pdf[1:] + 1])
-            self._graphs[key] = relabel_input(self._graphs[("transition-ids", 0.0)], pdf_labels)
-        return self._graphs[key]
-
-    def _decoder(self, labels: str) -> Any:
-
-        key = (labels, self.options.word_insertion_penalty)
+    def _decoder(self) -> Any:
+        """kaldi-hmm-gmm's lattice-faster decoder (best path only), for the GMM's own scores."""
+        key = self.options.word_insertion_penalty
         if key not in self._decoders:
             config = khg.LatticeFasterDecoderConfig(
                 beam=self.options.beam,
@@ -328,12 +370,20 @@ class Decoder:
                 min_active=self.options.min_active,
                 lattice_beam=self.options.lattice_beam,
             )
-            self._decoders[key] = khg.LatticeFasterDecoderStdVectorFst(self._graph(labels), config)
+            self._decoders[key] = khg.LatticeFasterDecoderStdVectorFst(self._graph(key), config)
         return self._decoders[key]
 
-    def _run(self, labels: str, decodable: Any, utterance: str, num_frames: int, start: float) -> Hypothesis | None:
+    def _lattice_decoder(self, penalty: float = 0.0) -> Any:
+        """kaldi-decoder's lattice decoder on HCLG (with ``penalty`` on the word arcs; 0 for lattices)."""
+        key = (penalty, self.options.beam, self.options.lattice_beam)
+        if key not in self._lattice_decoders:
+            config = kaldi_decoder.LatticeSimpleDecoderConfig(beam=self.options.beam,
+                                                              lattice_beam=self.options.lattice_beam)
+            self._lattice_decoders[key] = kaldi_decoder.LatticeSimpleDecoder(self._graph(penalty), config)
+        return self._lattice_decoders[key]
 
-        decoder = self._decoder(labels)
+    def _run(self, decodable: Any, utterance: str, num_frames: int, start: float) -> Hypothesis | None:
+        decoder = self._decoder()
         partial = False
         ok, alignment, word_ids, score = khg.decode_utterance_lattice_faster(
             decoder=decoder, decodable=decodable, trans_model=self._kaldi_model, utt=utterance, allow_partial=False
@@ -347,19 +397,14 @@ class Decoder:
         if not ok:
             logger.warning("utterance %s: decoding failed (no surviving path)", utterance)
             return None
-        alignment = np.asarray(alignment, dtype=np.int32)
-        pdfs = self.transition_model.pdf[alignment] if labels == "transition-ids" else alignment - 1
+        tids = np.asarray(alignment, dtype=np.int32)
         words = [self.words.symbol(i) for i in word_ids]
-        return Hypothesis(utterance, words, list(word_ids), pdfs, float(score), num_frames, seconds, partial)
+        return Hypothesis(utterance, words, list(word_ids), self.transition_model.pdf[tids], float(score), num_frames,
+                          seconds, partial, tids)
 
-    def decode_matrix(self, loglikes: np.ndarray, utterance: str = "utt") -> Hypothesis | None:
-        """Decode ``(frames, num_pdfs)`` log-likelihoods (unscaled: the acoustic scale is applied here).
-
-        Returns None when no path survives the beam (logged).
-        """
-
-        self._decoder("pdfs")  # the relabelled graph, once: not counted in the decoding time
-        start = time.perf_counter()
+    def _scaled(self, loglikes: np.ndarray, utterance: str) -> np.ndarray:
+        """The ``(frames, num_transition_ids)`` scores the decoder reads (column ``t - 1``: transition-id ``t``'s
+        pdf), times the acoustic scale: Kaldi's ``DecodableMatrixMappedOffset``, as a copy."""
         matrix = np.asarray(loglikes)
         num_pdfs = self.transition_model.num_pdfs
         if matrix.ndim != 2 or matrix.shape[1] != num_pdfs:
@@ -371,9 +416,89 @@ class Decoder:
             raise DecodeError(f"utterance {utterance!r}: no frames")
         if not np.isfinite(matrix).all():
             raise DecodeError(f"utterance {utterance!r}: scores hold NaN or infinity")
-        scaled = np.ascontiguousarray(matrix * self.options.acoustic_scale, dtype=np.float32)
-        decodable = khg.DecodableCtc(scaled)
-        return self._run("pdfs", decodable, utterance, len(matrix), start)
+        columns = self.transition_model.pdf[1:]
+        return np.ascontiguousarray(matrix[:, columns] * np.float32(self.options.acoustic_scale), dtype=np.float32)
+
+    def _search(self, decoder: Any, scaled: np.ndarray, utterance: str) -> tuple[Any, bool]:
+        decoder.decode(kaldi_decoder.DecodableCtc(scaled))
+        reached_final = np.isfinite(decoder.final_relative_cost())
+        if not reached_final and not self.options.allow_partial:
+            return None, True
+        return decoder, not reached_final
+
+    def decode_lattice(self, loglikes: np.ndarray, utterance: str = "utt") -> tuple[CompactLattice, bool] | None:
+        """Decode ``(frames, num_pdfs)`` log-likelihoods (unscaled) into a determinized lattice
+        (``latgen-faster-mapped``): returns it and whether it is partial (no final state reached, then the
+        best partial paths are kept, as ``--allow-partial``), or None when nothing survives (logged)."""
+        scaled = self._scaled(loglikes, utterance)
+        decoder, partial = self._search(self._lattice_decoder(), scaled, utterance)
+        if decoder is None:
+            logger.warning("utterance %s: no final state reached (partial output not allowed)", utterance)
+            return None
+        ok, raw = decoder.get_raw_lattice(True)  # no final state reached: every last-frame state is final
+        if not ok or raw.num_states == 0:
+            logger.warning("utterance %s: decoding failed (no surviving path)", utterance)
+            return None
+        try:
+            lattice = determinize(raw_lattice(raw), self.options.lattice_beam, self.options.acoustic_scale)
+        except LatticeError as error:
+            logger.warning("utterance %s: %s", utterance, error)
+            return None
+        if partial:
+            logger.warning("utterance %s: no final state reached: partial lattice", utterance)
+        return lattice, partial
+
+    def decode_matrix(self, loglikes: np.ndarray, utterance: str = "utt") -> Hypothesis | None:
+        """Decode ``(frames, num_pdfs)`` log-likelihoods (unscaled: the acoustic scale is applied here): the
+        best path of the utterance's lattice (:meth:`decode_lattice`) at these options' acoustic scale and
+        penalty, with the lattice in :attr:`Hypothesis.lattice`. Returns None when no path survives (logged).
+        """
+        self._lattice_decoder()  # the decoder and its graph, once: not counted in the decoding time
+        start = time.perf_counter()
+        result = self.decode_lattice(loglikes, utterance)
+        if result is None:
+            return None
+        lattice, partial = result
+        (hypothesis,) = self.hypotheses(lattice, [self.options], utterance)
+        hypothesis.seconds, hypothesis.partial = time.perf_counter() - start, partial
+        return hypothesis
+
+    def hypotheses(self, lattice: CompactLattice, settings: Sequence[DecodeOptions], utterance: str = "utt"
+                   ) -> list[Hypothesis | None]:
+        """The lattice's best path under each setting's acoustic scale and word-insertion penalty
+        (rescoring: ``lattice-scale``, ``lattice-add-penalty``, ``lattice-best-path``)."""
+        paths = best_paths(lattice, [(1.0 / s.acoustic_scale, s.word_insertion_penalty) for s in settings])
+        out: list[Hypothesis | None] = []
+        for options, path in zip(settings, paths):
+            if path is None:
+                out.append(None)
+                continue
+            score = -(path.graph_cost + options.word_insertion_penalty * len(path.word_ids)
+                      + options.acoustic_scale * path.acoustic_cost)
+            out.append(Hypothesis(utterance, [self.words.symbol(i) for i in path.word_ids], path.word_ids,
+                                  self.transition_model.pdf[path.tids], score, len(path.tids), 0.0, False, path.tids,
+                                  lattice))
+        return out
+
+    def search_best_path(self, loglikes: np.ndarray, utterance: str = "utt") -> Hypothesis | None:
+        """The best path found by a search at these options (acoustic scale, penalty on the graph), without a
+        lattice: what a sweep without lattices decodes once per setting (the reference rescoring must match)."""
+        decoder = self._lattice_decoder(self.options.word_insertion_penalty)
+        start = time.perf_counter()
+        decoder, partial = self._search(decoder, self._scaled(loglikes, utterance), utterance)
+        ok, path = (False, None) if decoder is None else decoder.get_best_path(True)
+        if not ok or path.num_states == 0:
+            logger.warning("utterance %s: decoding failed (no surviving path)", utterance)
+            return None
+        raw = raw_lattice(path)
+        arcs = raw.arcs[_path_order(raw)]
+        tids = arcs["ilabel"][arcs["ilabel"] > 0].astype(np.int32)
+        word_ids = [int(w) for w in arcs["olabel"] if w > 0]
+        final = raw.final[np.isfinite(raw.final[:, 0])].sum(axis=0)
+        cost = float(arcs["graph"].sum() + arcs["acoustic"].sum() + final.sum())
+        return Hypothesis(utterance, [self.words.symbol(i) for i in word_ids], word_ids,
+                          self.transition_model.pdf[tids], -cost, len(tids), time.perf_counter() - start, partial,
+                          tids)
 
     def decode_gmm(self, feats: np.ndarray, acoustic_model: AmDiagGmm, utterance: str = "utt") -> Hypothesis | None:
         """Decode features ``(frames, dim)`` scored by the GMMs (``gmm-latgen-faster``)."""
@@ -382,7 +507,7 @@ class Decoder:
             raise DecodeError(
                 f"the GMMs have {acoustic_model.num_pdfs} pdfs, the transition model {self.transition_model.num_pdfs}"
             )
-        self._decoder("transition-ids")
+        self._decoder()
         if self._gmm is None or self._gmm[0] is not acoustic_model:  # converted once per model
             self._gmm = (acoustic_model, acoustic_model.to_kaldi_hmm_gmm())
         start = time.perf_counter()
@@ -394,7 +519,7 @@ class Decoder:
         decodable = khg.DecodableAmDiagGmmScaled(
             am=self._gmm[1], tm=self._kaldi_model, feats=feats, scale=self.options.acoustic_scale
         )
-        return self._run("transition-ids", decodable, utterance, len(feats), start)
+        return self._run(decodable, utterance, len(feats), start)
 
     def decode_matrices(self, items: Matrices) -> Decoding:
         """Every ``(utterance, matrix)`` of a mapping, an iterable or a Kaldi archive; logs the summary."""
@@ -490,21 +615,35 @@ def sweep(
     word_insertion_penalties: Sequence[float] = (0.0, 0.5, 1.0),
     ignore: Iterable[str] = (),
     num_jobs: int = 1,
+    rescore: bool = True,
     **options: Any,
 ) -> Sweep:
-    """Kaldi's ``score.sh`` sweep by re-decoding: for every LM weight (acoustic scale ``1 / lm_weight``) and
-    word-insertion penalty, decode, score against ``refs`` (``ignore``: words left out of the scoring) and
-    keep the best (:func:`blasr.kaldi.scoring.wer.best_setting`). Defaults: LMWT 7..17, WIP 0, 0.5, 1.
+    """Kaldi's ``score_kaldi.sh`` sweep: for every word-insertion penalty and LM weight (acoustic scale
+    ``1 / lm_weight``), the best paths, scored against ``refs`` (``ignore``: words left out of the
+    scoring); the best setting is kept (:func:`blasr.kaldi.scoring.wer.best_setting`: settings in
+    ``score_kaldi.sh``'s order, penalty outer and LM weight inner, the first lowest printed ``%WER`` wins).
+    Defaults: LMWT 7..17, WIP 0, 0.5, 1.
+
+    Each utterance is decoded once into a lattice (``options``: :class:`DecodeOptions`, acoustic scale 0.1
+    unless given) and every setting rescores it; ``rescore=False`` searches once per setting instead.
     ``num_jobs`` processes share the utterances (:func:`decode_many`)."""
-    grid = [(float(lm_weight), float(penalty)) for lm_weight in lm_weights for penalty in word_insertion_penalties]
+    grid = [(float(lm_weight), float(penalty)) for penalty in word_insertion_penalties for lm_weight in lm_weights]
     settings = [DecodeOptions(**{**options, "acoustic_scale": 1.0 / lm_weight, "word_insertion_penalty": penalty})
                 for lm_weight, penalty in grid]
+    lattice_options = DecodeOptions(**{**options, "word_insertion_penalty": 0.0})
     results: dict[tuple[float, float], ErrorCounts] = {}
     decodings: dict[tuple[float, float], Decoding] = {}
-    for setting, decoding in zip(grid, decode_many(loglikes, graph, transition_model, words, settings, num_jobs)):
-        logger.info("LMWT %g, WIP %g: %s", *setting, decoding.summary())
+    start = time.perf_counter()
+    decoded = decode_many(loglikes, graph, transition_model, words, settings, num_jobs, lattice_options, rescore)
+    for setting, decoding in zip(grid, decoded):
         decodings[setting] = decoding
         results[setting] = score(refs, decoding.hyps, ignore).total
+    if rescore:
+        logger.info("decoded once into lattices and rescored %d settings: %s", len(grid), decoded[0].summary())
+    else:
+        for setting, decoding in decodings.items():
+            logger.info("LMWT %g, WIP %g: %s", *setting, decoding.summary())
     best, best_counts = best_setting(results)
-    logger.info("sweep: best %s (LMWT %g, WIP %g)", best_counts.kaldi_line(), *best)
+    logger.info("sweep (%.1f s): best %s (LMWT %g, WIP %g)", time.perf_counter() - start, best_counts.kaldi_line(),
+                *best)
     return Sweep(results, decodings, best, best_counts)

@@ -119,10 +119,13 @@ def subset_counts(
 
 
 def best_setting(results: Mapping[Hashable, ErrorCounts]) -> tuple[Hashable, ErrorCounts]:
-    """The setting with the lowest WER (ties: the first in the mapping's order)."""
+    """The setting with the lowest WER as ``compute-wer`` prints it (two decimals), the first in the
+    mapping's order among equals: Kaldi's ``utils/best_wer.sh`` keeps the first line whose ``%WER`` is lower
+    than every earlier one, over the ``wer_LMWT_WIP`` files in ``score_kaldi.sh``'s order (penalty outer,
+    LM weight inner)."""
     if not results:
         raise ValueError("no results to choose from")
-    return min(results.items(), key=lambda item: item[1].errors / max(item[1].ref_words, 1))
+    return min(results.items(), key=lambda item: float(f"{item[1].wer:.2f}"))
 
 
 def per_utterance_details(result: Score) -> list[str]:

@@ -124,7 +124,7 @@ def test_sweep_picks_the_best_setting(world):
     refs = {utt: words for utt, (words, _, _) in utterances.items()}
     refs["utt0"] = ["yes", "know"]  # a reference the LM disagrees with: one substitution at every setting
     result = sweep(matrices, refs, graph.graph_dir, model, lm_weights=(8, 12), word_insertion_penalties=(0.0, 1.0))
-    assert list(result.results) == [(8.0, 0.0), (8.0, 1.0), (12.0, 0.0), (12.0, 1.0)]
+    assert list(result.results) == [(8.0, 0.0), (12.0, 0.0), (8.0, 1.0), (12.0, 1.0)]  # score_kaldi.sh's order
     assert all(counts.substitutions == 1 and counts.errors == 1 for counts in result.results.values())
     assert result.best == (8.0, 0.0) and result.best_counts.ref_words == 9  # ties: the first setting
     assert result.best_hyps["utt1"] == ["yeah", "yes", "no"]
