@@ -7,7 +7,11 @@
     python -m blasr.decode --graph ... --model ... --nnet exp/bl22/final.pt --data data/fbank/test/cuts.jsonl.gz \\
         --out exp/bl22/decode_test --nj 4       # score with the network on the fly: no archive on disk
 
-Prints the RTF summary and the ``%WER`` line; exits 1 if any utterance failed.
+Each utterance is decoded once into a lattice (``OUT/lat.N.gz``, one archive per job, Kaldi's format) and
+a sweep rescores the lattices; ``--no-lattices`` searches once per setting instead (slower, the reference).
+With a lang of position-dependent phones (``phones/word_boundary.int`` in the graph directory) the
+1-best's word times go to ``OUT/ctm``. Prints the RTF summary and the ``%WER`` line; exits 1 if any
+utterance failed.
 The work is :func:`blasr.kaldi.decoding.decode_dir.decode_and_score`.
 """
 
@@ -75,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="use the LM weight and penalty that --sweep chose there (acoustic scale 1 / LMWT)")
     cli.add_nj(p, 1, "decoding processes, each taking a share of the utterances (Kaldi's nj)")
     p.add_argument("--ignore", nargs="*", default=(), help="words left out of scoring, e.g. '[noise]'")
+    p.add_argument("--no-lattices", dest="lattices", action="store_false",
+                   help="search once per sweep setting instead of rescoring lattices; no lat.N.gz, no ctm "
+                        "(default: lattices)")
+    p.add_argument("--segments", help="Kaldi segments file: the ctm in recording times (convert_ctm.pl)")
     args = p.parse_args(argv)
     if args.nnet and not args.data:
         p.error("--nnet needs --data (the cuts to score)")
@@ -100,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
             # loaded once here (decoding processes load their own copy; with --nj 1 this one scores)
             check_num_pdfs(loglikes.trained.num_classes, read_transition_model(args.model), args.nnet)
         result = decode_and_score(loglikes, args.graph, args.model, args.out, args.text, args.words,
-                                  options, args.sweep, ignore=args.ignore, num_jobs=args.nj)
+                                  options, args.sweep, ignore=args.ignore, num_jobs=args.nj,
+                                  lattices=args.lattices, segments=args.segments)
     except (OSError, ValueError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -1,4 +1,4 @@
-"""Decoding on HCLG with Kaldi's lattice-faster decoder (kaldi-hmm-gmm), from a score matrix or from the GMM.
+"""Decoding on HCLG into word lattices (kaldi-decoder) and their rescoring, from a score matrix or from the GMM.
 
 * :func:`decode_matrix` is ``latgen-faster-mapped``: per-frame log-likelihoods
   ``(frames, num_pdfs)`` (the hybrid network's log-posteriors minus the scaled
@@ -6,27 +6,31 @@
   with :func:`read_matrices` or, streaming a script, :func:`open_matrices`) times the acoustic scale.
 * :func:`decode_gmm` is ``gmm-latgen-faster``: the GMM scores the features
   (kaldi-hmm-gmm's ``DecodableAmDiagGmmScaled``), the baseline.
-* :func:`sweep` decodes a dev set over LM weights (acoustic scale = 1 / LM
-  weight) and word-insertion penalties and picks the best with
-  :func:`blasr.kaldi.scoring.wer.best_setting`, as Kaldi's ``score.sh`` does.
+* :func:`sweep` decodes a dev set into lattices once and rescores them over LM
+  weights (acoustic scale = 1 / LM weight) and word-insertion penalties, and
+  picks the best with :func:`blasr.kaldi.scoring.wer.best_setting`, as Kaldi's
+  ``score_kaldi.sh`` does.
 
-How the matrix reaches the decoder: kaldi-hmm-gmm's ``DecodableCtc`` returns
-``matrix[frame, index - 1]`` for graph input label ``index``. HCLG's input
-labels are transition-ids, so the graph is relabelled once (transition-id ``t``
-becomes ``pdf(t) + 1``) and the ``(frames, num_pdfs)`` matrix is used as it is:
-no ``(frames, num_transition_ids)`` expansion, which for a Switchboard model
-(about 11,500 pdfs but 210,000 transition-ids) would take about 1 GB per 1,000
-frames. The best path and the words are the same (the transition-ids of one
-pdf all get that pdf's score); the alignment comes back as pdf-ids.
+How the matrix reaches the decoder: kaldi-decoder's ``DecodableCtc`` returns
+``matrix[frame, index - 1]`` for graph input label ``index``; HCLG's input labels
+are transition-ids, so the ``(frames, num_pdfs)`` matrix is expanded once per
+utterance to ``(frames, num_transition_ids)`` (column ``t - 1`` holds pdf(t)'s
+score, Kaldi's ``DecodableMatrixMappedOffset`` as a copy): 4 bytes per frame and
+transition-id, e.g. 80 MB for 1,000 frames of a 20,000-transition-id model.
 
-The decoder gives the best path, not the lattice (kaldi-hmm-gmm does not
-expose it), so a sweep re-decodes for every setting, and the word-insertion
-penalty is added to the graph's word arcs (equal to ``lattice-add-penalty`` on
-the best path). :func:`decode_many` reads each utterance's matrix once and
-decodes it under every setting, in ``num_jobs`` processes that each take a
-contiguous share of the utterances (Kaldi's ``nj``). Speed is reported as the
-real-time factor: decoding seconds (summed over processes) over audio seconds,
-at 100 frames per second.
+Lattices: kaldi-decoder's ``LatticeSimpleDecoder`` (the PyPI builds of
+``LatticeFasterDecoder`` return the best path only) gives the raw state-level
+lattice, which :func:`blasr.kaldi.decoding.lattice.determinize` prunes and
+determinizes on words, as ``latgen-faster-mapped --determinize-lattice=true``.
+Each utterance is decoded once; a sweep finds every setting's best path in that
+lattice (:func:`blasr.kaldi.decoding.lattice.best_paths`), as ``score_kaldi.sh``
+rescores ``lat.N.gz``. ``rescore=False`` searches once per setting instead
+(word-insertion penalty on the graph's word arcs), the reference. The GMM's
+own decoding (:meth:`Decoder.decode_gmm`) uses kaldi-hmm-gmm's lattice-faster
+decoder, best path only. :func:`decode_many` splits the utterances over
+``num_jobs`` processes that each take a contiguous share (Kaldi's ``nj``).
+Speed is reported as the real-time factor: decoding seconds (summed over
+processes) over audio seconds, at 100 frames per second.
 """
 
 from __future__ import annotations

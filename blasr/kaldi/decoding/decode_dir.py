@@ -8,6 +8,12 @@ on an HCLG graph and writes into ``out_dir``:
 * ``wer``             the ``compute-wer`` line, when references are given;
 * ``per_utt``         Kaldi's ``wer_per_utt_details.pl`` lines;
 * ``wer_LMWT_WIP``    one line per setting, and ``best_wer``, with ``sweep=True``;
+* ``lat.N.gz``        the lattices, one archive per job (``N`` = 1..nj, contiguous shares of the
+                      utterances, as ``steps/decode.sh``): each utterance is decoded once and the sweep
+                      rescores them; ``gunzip -c lat.1.gz | lattice-copy ark:- ...`` reads them;
+* ``ctm``             word times of the 1-best at the chosen setting (``utt 1 start dur word``, or
+                      ``file channel ...`` with a ``segments`` file), when the graph directory has
+                      ``phones/word_boundary.int`` (a lang with position-dependent phones);
 * ``failed``          utterances that could not be decoded (also counted in the summary).
 """
 
@@ -20,7 +26,13 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from blasr.kaldi.decoding.decode import DecodeOptions, Decoding, Matrices, decode_many, sweep
+from blasr.kaldi.formats.lattice import write_lattices
+from blasr.kaldi.formats.model import TransitionModel, as_transition_model
+from blasr.kaldi.formats.symbols import read_symbol_table
+from blasr.kaldi.lang.lang_dir import read_word_boundary
+from blasr.kaldi.scoring.ctm import WordAlignmentError, word_alignment, write_ctm
 from blasr.kaldi.scoring.wer import ErrorCounts, per_utterance_details, read_text, score
+from blasr.utils.jobs import contiguous_shares
 
 logger = logging.getLogger("blasr")
 
@@ -30,6 +42,8 @@ class DecodeResult:
     decoding: Decoding
     counts: ErrorCounts | None  # None without references
     setting: tuple[float, float] | None  # (LM weight, WIP) chosen by a sweep
+    lattices: list[Path]  # lat.N.gz (none when decoded without lattices)
+    ctm: Path | None  # None without word boundaries or lattices
 
 
 def decode_and_score(
@@ -44,12 +58,17 @@ def decode_and_score(
     sweep_penalties: Sequence[float] = (0.0, 0.5, 1.0),
     ignore: Iterable[str] = (),
     num_jobs: int = 1,
+    lattices: bool = True,
+    segments: str | os.PathLike | None = None,
 ) -> DecodeResult:
     """Decode ``loglikes`` on ``graph`` (HCLG.fst or its directory) with ``model``'s transition model.
 
     With ``sweep_lm_weights`` (needs ``refs``), every LM weight x penalty is
-    decoded and the best setting is kept, as ``score.sh``; else ``options`` are used.
-    ``num_jobs`` processes share the utterances (the graph must then be a file).
+    rescored and the best setting is kept, as ``score.sh``; else ``options`` are used. Each utterance is
+    decoded once into a lattice (``options``' acoustic scale and beams); with ``lattices=False`` every
+    setting is searched on its own instead and no lattices are written (the slow reference).
+    ``num_jobs`` processes share the utterances (the graph must then be a file). ``segments`` maps the CTM's
+    utterances to recordings (``convert_ctm.pl``).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -60,9 +79,9 @@ def decode_and_score(
         if references is None:
             raise ValueError("a sweep needs reference transcripts (refs)")
         result = sweep(loglikes, references, graph, model, words, lm_weights=sweep_lm_weights,
-                       word_insertion_penalties=sweep_penalties, ignore=ignore,
-                       num_jobs=num_jobs, beam=options.beam, lattice_beam=options.lattice_beam,
-                       max_active=options.max_active)
+                       word_insertion_penalties=sweep_penalties, ignore=ignore, num_jobs=num_jobs,
+                       rescore=lattices, acoustic_scale=options.acoustic_scale, beam=options.beam,
+                       lattice_beam=options.lattice_beam, max_active=options.max_active)
         lines = result.kaldi_lines()
         for line in lines:
             name = line.rsplit(" ", 1)[1]
@@ -70,9 +89,13 @@ def decode_and_score(
         decoding, setting = result.decodings[result.best], result.best
         (out / "best_wer").write_text(result.best_counts.kaldi_line(str(out / f"wer_{setting[0]:g}_{setting[1]:g}")) + "\n")
     else:
-        (decoding,) = decode_many(loglikes, graph, model, words, [options], num_jobs)
+        lattice_options = DecodeOptions(**{**vars(options), "word_insertion_penalty": 0.0})
+        (decoding,) = decode_many(loglikes, graph, model, words, [options], num_jobs, lattice_options, lattices)
         logger.info("%s", decoding.summary())
     decoding.write_text(out / "text")
+    transition_model = as_transition_model(model)
+    lattice_files = _write_lattices(decoding, out, num_jobs) if lattices else []
+    ctm = _write_ctm(decoding, graph, transition_model, out / "ctm", segments, words) if lattices else None
     (out / "failed").write_text("".join(f"{utt}\n" for utt in decoding.failed))  # each pass logged its summary
     counts = None
     if references is not None:
@@ -82,4 +105,43 @@ def decode_and_score(
         (out / "per_utt").write_text("\n".join(per_utterance_details(scored)) + "\n")
         if scored.missing:
             logger.warning("%d reference utterances have no hypothesis (scored as deletions)", len(scored.missing))
-    return DecodeResult(decoding, counts, setting)
+    return DecodeResult(decoding, counts, setting, lattice_files, ctm)
+
+
+def _write_lattices(decoding: Decoding, out: Path, num_jobs: int) -> list[Path]:
+    """``lat.N.gz``: the utterances in contiguous shares, one archive per job (the old ones removed)."""
+    for old in out.glob("lat.*.gz"):
+        old.unlink()
+    utterances = [utt for utt, h in decoding.hypotheses.items() if h.lattice is not None]
+    paths = []
+    for job, share in enumerate(contiguous_shares(utterances, max(1, min(num_jobs, len(utterances)))), 1):
+        path = out / f"lat.{job}.gz"
+        write_lattices(path, {utt: decoding.hypotheses[utt].lattice for utt in share})
+        paths.append(path)
+    logger.info("wrote %d lattices to %s", len(utterances), ", ".join(p.name for p in paths))
+    return paths
+
+
+def _write_ctm(decoding: Decoding, graph: str | os.PathLike, transition_model: TransitionModel, path: Path,
+               segments: str | os.PathLike | None, words: str | os.PathLike | None) -> Path | None:
+    """The CTM of the hypotheses (their transition-ids and words), if the graph's lang has word boundaries."""
+    graph_dir = Path(graph) if Path(graph).is_dir() else Path(graph).parent
+    boundary_file = graph_dir / "phones" / "word_boundary.int"
+    if not boundary_file.is_file():
+        logger.info("no CTM: %s has no phones/word_boundary.int (a lang without position-dependent phones)",
+                    graph_dir)
+        return None
+    boundary = read_word_boundary(boundary_file)
+    spans, failed = {}, []
+    for utt, hypothesis in decoding.hypotheses.items():
+        try:
+            spans[utt] = word_alignment(hypothesis.tids, hypothesis.word_ids, transition_model, boundary,
+                                        utterance=utt)
+        except WordAlignmentError as error:
+            logger.warning("%s", error)
+            failed.append(utt)
+    write_ctm(path, spans, read_symbol_table(words or graph_dir / "words.txt"), segments=segments)
+    logger.info("wrote %s (%d utterances%s)", path, len(spans),
+                f"; {len(failed)} could not be word-aligned and are left out" if failed else "")
+    return path
+

@@ -6,12 +6,24 @@ import numpy as np
 import pytest
 
 from blasr.decode import main
+from blasr.kaldi.decoding.decode_dir import decode_and_score
+from blasr.kaldi.formats.lattice import read_lattices
+from blasr.kaldi.scoring.ctm import read_ctm
 from blasr.kaldi.decoding.graph import make_graph
 from blasr.kaldi.lang.prepare import prepare_lang
 from blasr.kaldi.formats.model import write_model
 from blasr.kaldi.scoring.wer import write_text
 
-from tests.kaldi.tiny_asr import ARPA, LEXICON, SILENCE, gmm_loglikes, monophone_model, separated_gmms, synthesize
+from tests.kaldi.tiny_asr import (
+    ARPA,
+    LEXICON,
+    PRONUNCIATIONS,
+    SILENCE,
+    gmm_loglikes,
+    monophone_model,
+    separated_gmms,
+    synthesize,
+)
 
 SENTENCES = {"utt0": ["yes", "no"], "utt1": ["yeah", "yes", "no"], "utt2": ["no", "yes"]}
 
@@ -79,3 +91,39 @@ def test_setting_from_a_dev_sweep(experiment, tmp_path, caplog):
     assert (tmp_path / "decode_test" / "wer").read_text().startswith("%WER 0.00 [ 0 / 7")  # the true SENTENCES: 7 words
     # a directory without a sweep is refused with its name
     assert main(base + ["--out", str(tmp_path / "x"), "--setting-from", str(tmp_path / "decode_test")]) == 1
+
+
+def test_lattices_and_ctm_with_position_dependent_phones(tmp_path):
+    """Decoding writes lat.N.gz (every utterance once, Kaldi's archive) and, with word-boundary phones, a CTM
+    whose words are the 1-best's, in order, at increasing times within the utterance."""
+    (tmp_path / "lm.arpa").write_text(ARPA)
+    lang = prepare_lang(LEXICON, tmp_path / "lang", silence_phones=SILENCE, oov="<unk>", arpa=tmp_path / "lm.arpa",
+                        position_dependent_phones=True)
+    tree, model = monophone_model(lang)
+    graph = make_graph(lang, tree, model, tmp_path / "graph")
+    rng = np.random.default_rng(5)
+    gmms = separated_gmms(model.num_pdfs, 10, rng)
+    matrices = {}
+    for utt, words in SENTENCES.items():
+        phones = ["SIL"]
+        for word in words:
+            p = PRONUNCIATIONS[word]
+            phones += [p[0] + "_B"] + [x + "_I" for x in p[1:-1]] + [p[-1] + "_E"]
+        phones.append("SIL")
+        pdfs = [tree.compute([lang.phones.id(p)], c) for p in phones
+                for c in range(lang.topology.num_pdf_classes(lang.phones.id(p))) for _ in range(4)]
+        means = np.stack([gmms.pdfs[p].means[0] for p in pdfs])
+        matrices[utt] = gmm_loglikes(gmms, (means + rng.normal(size=means.shape)).astype(np.float32))
+    write_text(SENTENCES, tmp_path / "text")
+    result = decode_and_score(matrices, graph.graph_dir, model, tmp_path / "out", tmp_path / "text", num_jobs=2,
+                              sweep_lm_weights=(9, 10))
+    assert result.counts.errors == 0
+    assert [p.name for p in result.lattices] == ["lat.1.gz", "lat.2.gz"]
+    assert [utt for path in result.lattices for utt, _ in read_lattices(path)] == list(SENTENCES)
+    lines = read_ctm(result.ctm)
+    assert [line.word for line in lines] == [w for words in SENTENCES.values() for w in words]
+    for utt in SENTENCES:
+        starts = [line.start for line in lines if line.file == utt]
+        ends = [line.start + line.duration for line in lines if line.file == utt]
+        assert starts == sorted(starts) and all(e <= s + 1e-6 for e, s in zip(ends, starts[1:]))
+        assert 0 < starts[0] and ends[-1] < len(matrices[utt]) / 100
