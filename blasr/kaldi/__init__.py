@@ -20,7 +20,8 @@ Imports point one way (``tests/test_imports.py`` checks it)::
   decision tree (``tree``), mono -> tri -> alignments (``train``) and the
   recipe over cuts (``recipe``).
 * :mod:`~blasr.kaldi.decoding`: HCLG (``graph``, Kaldi's ``mkgraph.sh``), the
-  lattice-faster decoder on score matrices or GMMs with LM-weight sweeps
+  lattice decoder (word lattices, determinized and rescored by LM-weight sweeps) on
+  score matrices, the GMM baseline
   (``decode``), a decode directory (``decode_dir``).
 * :mod:`~blasr.kaldi.scoring`: WER (``wer``), Hub5'00 scoring with GLM and STM
   (``hub5``), results tables (``results``).
