@@ -95,7 +95,9 @@ def decode_and_score(
     decoding.write_text(out / "text")
     transition_model = as_transition_model(model)
     lattice_files = _write_lattices(decoding, out, num_jobs) if lattices else []
-    ctm = _write_ctm(decoding, graph, transition_model, out / "ctm", segments, words) if lattices else None
+    ctm = None
+    if lattices:
+        ctm = _write_ctm(decoding, graph, transition_model, out / "ctm", segments, words)
     (out / "failed").write_text("".join(f"{utt}\n" for utt in decoding.failed))  # each pass logged its summary
     counts = None
     if references is not None:

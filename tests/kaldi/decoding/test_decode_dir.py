@@ -37,7 +37,8 @@ def experiment(tmp_path_factory):
     graph = make_graph(lang, tree, model, root / "graph")
     rng = np.random.default_rng(3)
     gmms = separated_gmms(model.num_pdfs, 10, rng)
-    matrices = {utt: gmm_loglikes(gmms, synthesize(words, lang, tree, gmms, rng)[0]) for utt, words in SENTENCES.items()}
+    matrices = {utt: gmm_loglikes(gmms, synthesize(words, lang, tree, gmms, rng)[0])
+                for utt, words in SENTENCES.items()}
     kaldiio.save_ark(str(root / "loglikes.ark"), matrices, scp=str(root / "loglikes.scp"))
     write_model(model, gmms, root / "final.mdl")
     return root, graph
