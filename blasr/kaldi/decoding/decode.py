@@ -78,7 +78,12 @@ def check_num_pdfs(num_classes: int, transition_model: TransitionModel, source: 
 
 @dataclass(frozen=True)
 class DecodeOptions:
-    """``latgen-faster-mapped`` options (Kaldi's nnet decoding defaults, beam 13, lattice beam 8)."""
+    """``latgen-faster-mapped`` options (Kaldi's nnet decoding defaults, beam 13, lattice beam 8).
+
+    ``max_active`` and ``min_active`` bound the GMM's best-path decoder only: the lattice decoder
+    (kaldi-decoder's ``LatticeSimpleDecoder``) prunes by ``beam`` alone, so flat scores (a barely
+    trained network) widen its search; lower the beam for those.
+    """
 
     acoustic_scale: float = 0.1
     beam: float = 13.0
