@@ -7,10 +7,11 @@
     python -m blasr.decode --graph ... --model ... --nnet exp/bl22/final.pt --data data/fbank/test/cuts.jsonl.gz \\
         --out exp/bl22/decode_test --nj 4       # score with the network on the fly: no archive on disk
 
-Each utterance is decoded once into a lattice (``OUT/lat.N.gz``, one archive per job, Kaldi's format) and
-a sweep rescores the lattices; ``--no-lattices`` searches once per setting instead (slower, the reference).
-With a lang of position-dependent phones (``phones/word_boundary.int`` in the graph directory) the
-1-best's word times go to ``OUT/ctm``. Prints the RTF summary and the ``%WER`` line; exits 1 if any
+A sweep searches once per setting (kaldi-hmm-gmm's lattice-faster decoder); with ``--lattices`` each
+utterance is decoded once into a lattice (``OUT/lat.N.gz``, one archive per job, Kaldi's format) and the
+sweep rescores the lattices (kaldi-decoder's lattice decoder: see docs/kaldi.md for its speed and search
+errors). With a lang of position-dependent phones (``phones/word_boundary.int`` in the graph directory)
+the 1-best's word times go to ``OUT/ctm``. Prints the RTF summary and the ``%WER`` line; exits 1 if any
 utterance failed.
 The work is :func:`blasr.kaldi.decoding.decode_dir.decode_and_score`.
 """
@@ -79,9 +80,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="use the LM weight and penalty that --sweep chose there (acoustic scale 1 / LMWT)")
     cli.add_nj(p, 1, "decoding processes, each taking a share of the utterances (Kaldi's nj)")
     p.add_argument("--ignore", nargs="*", default=(), help="words left out of scoring, e.g. '[noise]'")
-    p.add_argument("--no-lattices", dest="lattices", action="store_false",
-                   help="search once per sweep setting instead of rescoring lattices; no lat.N.gz, no ctm "
-                        "(default: lattices)")
+    p.add_argument("--lattices", action="store_true",
+                   help="decode each utterance once into a lattice, write lat.N.gz and rescore them for the sweep "
+                        "(default: a search per setting, no lattices)")
     p.add_argument("--segments", help="Kaldi segments file: the ctm in recording times (convert_ctm.pl)")
     args = p.parse_args(argv)
     if args.nnet and not args.data:

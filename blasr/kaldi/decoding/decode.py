@@ -200,16 +200,15 @@ def decode_many(
     settings: Sequence[DecodeOptions],
     num_jobs: int = 1,
     lattice_options: DecodeOptions | None = None,
-    rescore: bool = True,
+    rescore: bool = False,
 ) -> list[Decoding]:
     """Decode every ``(utterance, matrix)`` of ``loglikes`` under each of ``settings``: one :class:`Decoding` per
     setting, utterances in input order.
 
-    Each utterance is decoded once into a lattice (with ``lattice_options``, default the first setting's:
-    acoustic scale, beams) and its best path is found under every setting's acoustic scale and penalty by
-    rescoring the lattice; each hypothesis holds the lattice and counts the one decoding's time. With
-    ``rescore=False`` each setting is a search of its own instead (no lattices; the reference that
-    rescoring is checked against). A ``.scp`` is streamed, one matrix in memory per process. With
+    By default each setting is a search of its own (:meth:`Decoder.search_best_path`). With ``rescore=True``
+    each utterance is decoded once into a lattice instead (with ``lattice_options``, default the first
+    setting's: acoustic scale, beams) and its best path is found under every setting's acoustic scale and
+    penalty by rescoring the lattice; each hypothesis holds the lattice and counts the one decoding's time. A ``.scp`` is streamed, one matrix in memory per process. With
     ``num_jobs`` > 1 the utterances are split into that many contiguous shares, each decoded by its own
     process with its own copy of the graph; ``graph`` must then be a file or graph directory.
     """
@@ -458,19 +457,9 @@ class Decoder:
         return lattice, partial
 
     def decode_matrix(self, loglikes: np.ndarray, utterance: str = "utt") -> Hypothesis | None:
-        """Decode ``(frames, num_pdfs)`` log-likelihoods (unscaled: the acoustic scale is applied here): the
-        best path of the utterance's lattice (:meth:`decode_lattice`) at these options' acoustic scale and
-        penalty, with the lattice in :attr:`Hypothesis.lattice`. Returns None when no path survives (logged).
-        """
-        self._lattice_decoder()  # the decoder and its graph, once: not counted in the decoding time
-        start = time.perf_counter()
-        result = self.decode_lattice(loglikes, utterance)
-        if result is None:
-            return None
-        lattice, partial = result
-        (hypothesis,) = self.hypotheses(lattice, [self.options], utterance)
-        hypothesis.seconds, hypothesis.partial = time.perf_counter() - start, partial
-        return hypothesis
+        """Decode ``(frames, num_pdfs)`` log-likelihoods (unscaled: the acoustic scale is applied here): the best
+        path (:meth:`search_best_path`). Returns None when no path survives (logged)."""
+        return self.search_best_path(loglikes, utterance)
 
     def hypotheses(self, lattice: CompactLattice, settings: Sequence[DecodeOptions], utterance: str = "utt"
                    ) -> list[Hypothesis | None]:
@@ -490,24 +479,12 @@ class Decoder:
         return out
 
     def search_best_path(self, loglikes: np.ndarray, utterance: str = "utt") -> Hypothesis | None:
-        """The best path found by a search at these options (acoustic scale, penalty on the graph), without a
-        lattice: what a sweep without lattices decodes once per setting (the reference rescoring must match)."""
-        decoder = self._lattice_decoder(self.options.word_insertion_penalty)
+        """``latgen-faster-mapped``'s best path, without a lattice: kaldi-hmm-gmm's lattice-faster decoder
+        (beam, max-active) at these options' acoustic scale, the penalty on the graph's word arcs."""
+        self._decoder()  # the decoder and its graph, once: not counted in the decoding time
         start = time.perf_counter()
-        decoder, partial = self._search(decoder, self._scaled(loglikes, utterance), utterance)
-        ok, path = (False, None) if decoder is None else decoder.get_best_path(True)
-        if not ok or path.num_states == 0:
-            logger.warning("utterance %s: decoding failed (no surviving path)", utterance)
-            return None
-        raw = raw_lattice(path)
-        arcs = raw.arcs[_path_order(raw)]
-        tids = arcs["ilabel"][arcs["ilabel"] > 0].astype(np.int32)
-        word_ids = [int(w) for w in arcs["olabel"] if w > 0]
-        final = raw.final[np.isfinite(raw.final[:, 0])].sum(axis=0)
-        cost = float(arcs["graph"].sum() + arcs["acoustic"].sum() + final.sum())
-        return Hypothesis(utterance, [self.words.symbol(i) for i in word_ids], word_ids,
-                          self.transition_model.pdf[tids], -cost, len(tids), time.perf_counter() - start, partial,
-                          tids)
+        scaled = self._scaled(loglikes, utterance)
+        return self._run(khg.DecodableCtc(scaled), utterance, len(scaled), start)
 
     def decode_gmm(self, feats: np.ndarray, acoustic_model: AmDiagGmm, utterance: str = "utt") -> Hypothesis | None:
         """Decode features ``(frames, dim)`` scored by the GMMs (``gmm-latgen-faster``)."""
@@ -624,7 +601,7 @@ def sweep(
     word_insertion_penalties: Sequence[float] = (0.0, 0.5, 1.0),
     ignore: Iterable[str] = (),
     num_jobs: int = 1,
-    rescore: bool = True,
+    rescore: bool = False,
     **options: Any,
 ) -> Sweep:
     """Kaldi's ``score_kaldi.sh`` sweep: for every word-insertion penalty and LM weight (acoustic scale
@@ -633,8 +610,9 @@ def sweep(
     ``score_kaldi.sh``'s order, penalty outer and LM weight inner, the first lowest printed ``%WER`` wins).
     Defaults: LMWT 7..17, WIP 0, 0.5, 1.
 
-    Each utterance is decoded once into a lattice (``options``: :class:`DecodeOptions`, acoustic scale 0.1
-    unless given) and every setting rescores it; ``rescore=False`` searches once per setting instead.
+    By default every setting is searched on its own (``options``: :class:`DecodeOptions`); with
+    ``rescore=True`` each utterance is decoded once into a lattice (acoustic scale 0.1 unless given) and
+    every setting rescores it.
     ``num_jobs`` processes share the utterances (:func:`decode_many`)."""
     grid = [(float(lm_weight), float(penalty)) for penalty in word_insertion_penalties for lm_weight in lm_weights]
     settings = [DecodeOptions(**{**options, "acoustic_scale": 1.0 / lm_weight, "word_insertion_penalty": penalty})

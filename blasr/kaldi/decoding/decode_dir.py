@@ -8,9 +8,10 @@ on an HCLG graph and writes into ``out_dir``:
 * ``wer``             the ``compute-wer`` line, when references are given;
 * ``per_utt``         Kaldi's ``wer_per_utt_details.pl`` lines;
 * ``wer_LMWT_WIP``    one line per setting, and ``best_wer``, with ``sweep=True``;
-* ``lat.N.gz``        the lattices, one archive per job (``N`` = 1..nj, contiguous shares of the
-                      utterances, as ``steps/decode.sh``): each utterance is decoded once and the sweep
-                      rescores them; ``gunzip -c lat.1.gz | lattice-copy ark:- ...`` reads them;
+* ``lat.N.gz``        with ``lattices=True``: the lattices, one archive per job (``N`` = 1..nj,
+                      contiguous shares of the utterances, as ``steps/decode.sh``): each utterance is
+                      decoded once and the sweep rescores them; ``gunzip -c lat.1.gz | lattice-copy
+                      ark:- ...`` reads them;
 * ``ctm``             word times of the 1-best at the chosen setting (``utt 1 start dur word``, or
                       ``file channel ...`` with a ``segments`` file), when the graph directory has
                       ``phones/word_boundary.int`` (a lang with position-dependent phones);
@@ -43,7 +44,7 @@ class DecodeResult:
     counts: ErrorCounts | None  # None without references
     setting: tuple[float, float] | None  # (LM weight, WIP) chosen by a sweep
     lattices: list[Path]  # lat.N.gz (none when decoded without lattices)
-    ctm: Path | None  # None without word boundaries or lattices
+    ctm: Path | None  # None without word boundaries
 
 
 def decode_and_score(
@@ -58,15 +59,16 @@ def decode_and_score(
     sweep_penalties: Sequence[float] = (0.0, 0.5, 1.0),
     ignore: Iterable[str] = (),
     num_jobs: int = 1,
-    lattices: bool = True,
+    lattices: bool = False,
     segments: str | os.PathLike | None = None,
 ) -> DecodeResult:
     """Decode ``loglikes`` on ``graph`` (HCLG.fst or its directory) with ``model``'s transition model.
 
     With ``sweep_lm_weights`` (needs ``refs``), every LM weight x penalty is
-    rescored and the best setting is kept, as ``score.sh``; else ``options`` are used. Each utterance is
-    decoded once into a lattice (``options``' acoustic scale and beams); with ``lattices=False`` every
-    setting is searched on its own instead and no lattices are written (the slow reference).
+    decoded and the best setting is kept, as ``score.sh``; else ``options`` are used. Every setting is a
+    search of its own (kaldi-hmm-gmm's lattice-faster decoder); with ``lattices=True`` each utterance is
+    decoded once into a lattice instead (``options``' acoustic scale and beams, kaldi-decoder's lattice
+    decoder), the sweep rescores the lattices and they are written as ``lat.N.gz``.
     ``num_jobs`` processes share the utterances (the graph must then be a file). ``segments`` maps the CTM's
     utterances to recordings (``convert_ctm.pl``).
     """
@@ -95,9 +97,7 @@ def decode_and_score(
     decoding.write_text(out / "text")
     transition_model = as_transition_model(model)
     lattice_files = _write_lattices(decoding, out, num_jobs) if lattices else []
-    ctm = None
-    if lattices:
-        ctm = _write_ctm(decoding, graph, transition_model, out / "ctm", segments, words)
+    ctm = _write_ctm(decoding, graph, transition_model, out / "ctm", segments, words)
     (out / "failed").write_text("".join(f"{utt}\n" for utt in decoding.failed))  # each pass logged its summary
     counts = None
     if references is not None:

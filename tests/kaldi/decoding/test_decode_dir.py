@@ -117,7 +117,7 @@ def test_lattices_and_ctm_with_position_dependent_phones(tmp_path):
         matrices[utt] = gmm_loglikes(gmms, (means + rng.normal(size=means.shape)).astype(np.float32))
     write_text(SENTENCES, tmp_path / "text")
     result = decode_and_score(matrices, graph.graph_dir, model, tmp_path / "out", tmp_path / "text", num_jobs=2,
-                              sweep_lm_weights=(9, 10))
+                              sweep_lm_weights=(9, 10), lattices=True)
     assert result.counts.errors == 0
     assert [p.name for p in result.lattices] == ["lat.1.gz", "lat.2.gz"]
     assert [utt for path in result.lattices for utt, _ in read_lattices(path)] == list(SENTENCES)

@@ -107,7 +107,7 @@ def test_best_paths_is_the_minimum_over_all_paths_for_every_setting(world):
 def test_sweep_by_rescoring_equals_sweep_by_searching(world):
     _, model, graph, matrices, refs = world
     grid = {"lm_weights": (7, 10, 14), "word_insertion_penalties": (0.0, 1.0)}
-    rescored = sweep(matrices, refs, graph.graph_dir, model, **grid)
+    rescored = sweep(matrices, refs, graph.graph_dir, model, rescore=True, **grid)
     searched = sweep(matrices, refs, graph.graph_dir, model, rescore=False, **grid)
     assert list(rescored.results) == list(searched.results)
     for setting in rescored.results:
