@@ -16,6 +16,8 @@ no room may import from them. Besides:
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -215,3 +217,15 @@ def test_lazy_imports_are_allowed_only_where_listed():
     assert lazy_allowed(Import("blasr.utils.progress", "torch.utils.tensorboard", "SummaryWriter", 1, True))
     assert not lazy_allowed(Import("blasr.utils.progress", "torch.utils.data", "DataLoader", 1, True))
     assert lazy_allowed(Import("blasr.data.digits", "json", None, 1, True))  # the standard library
+
+
+@pytest.mark.parametrize("modules", [
+    "blasr.kaldi.lang.grammar, blasr.kaldi.decoding.decode",  # kaldilm, then kaldi-decoder
+    "blasr.kaldi.formats.fst, blasr.kaldi.lang.grammar, blasr.kaldi.decoding.lattice",
+])
+def test_the_kaldi_libraries_load_in_any_order_of_blasr_modules(modules):
+    """kaldilm before kaldi-hmm-gmm or kaldi-decoder hangs the process at import; blasr.kaldi loads those two
+    first, so any order of blasr's own modules must import (a fresh process, with a time limit)."""
+    done = subprocess.run([sys.executable, "-c", f"import {modules}"], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stderr

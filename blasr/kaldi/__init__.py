@@ -27,6 +27,7 @@ Imports point one way (``tests/test_imports.py`` checks it)::
   (``hub5``), results tables (``results``).
 """
 
-# kaldi-hmm-gmm must be loaded before kaldifst and kaldilm: the other order deadlocks at import. Every module
-# of blasr.kaldi imports this package first, so each may import the three at its top.
+# kaldi-hmm-gmm must be loaded before kaldifst and kaldilm, and kaldi-decoder before kaldilm: the other orders
+# deadlock at import. Every module of blasr.kaldi imports this package first, so each may import them at its top.
 import kaldi_hmm_gmm  # noqa: E402, F401, I001
+import kaldi_decoder  # noqa: E402, F401, I001
