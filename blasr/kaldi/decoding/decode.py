@@ -369,7 +369,7 @@ class Decoder:
         return self._graphs[penalty]
 
     def _decoder(self) -> Any:
-        """kaldi-hmm-gmm's lattice-faster decoder (best path only), for the GMM's own scores."""
+        """kaldi-hmm-gmm's lattice-faster decoder (best path only, beam and max-active) on HCLG with this penalty."""
         key = self.options.word_insertion_penalty
         if key not in self._decoders:
             config = khg.LatticeFasterDecoderConfig(
