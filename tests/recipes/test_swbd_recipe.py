@@ -169,7 +169,8 @@ def test_swbd_recipe_with_blasr_alignments(prepared):
     done = run([*prepared.options, "--exp", exp, "--stage", 2, "--store-loglikes", "false"])
     assert "aligned" in done.stdout and "stage 2: lang, GMM mono -> tri (40 leaves)" in done.stderr
     num_pdfs = int((exp / "graph" / "num_pdfs").read_text())  # at most the 40 asked for: build-tree merges
-    assert 8 <= num_pdfs <= 40 and num_pdfs % 8 == 0
+    # a multiple of 8 unless the merge within roots cannot get there (Kaldi then warns and keeps the count)
+    assert 8 <= num_pdfs <= 40
     assert (exp / "targets" / "train_nodup" / "num_pdfs").read_text().strip() == str(num_pdfs)
     nodup = CutSet.from_file(prepared.data / "fbank" / "train_nodup" / "cuts.jsonl.gz")
     report = json.loads((exp / "targets" / "train_nodup" / "targets.report.json").read_text())
