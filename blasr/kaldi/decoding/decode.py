@@ -166,16 +166,6 @@ def raw_lattice(fst: Any) -> RawLattice:
             return parse_raw_lattice(f.read(), "raw lattice")
 
 
-def _path_order(raw: RawLattice) -> np.ndarray:
-    """The arcs of a linear FST (a best path), from its start state on."""
-    order, state = [], raw.start
-    while raw.first[state + 1] > raw.first[state]:
-        arc = int(raw.first[state])
-        order.append(arc)
-        state = int(raw.arcs["nextstate"][arc])
-    return np.array(order, dtype=np.int64)
-
-
 def _as_mapping(items: Matrices) -> Mapping[str, np.ndarray]:
     if isinstance(items, (str, os.PathLike)):
         return open_matrices(items)
@@ -333,7 +323,7 @@ class Decoder:
         self.options = options or DecodeOptions()
         self._graphs: dict[float, Any] = {0.0: graph}  # by word-insertion penalty
         self._decoders: dict[float, Any] = {}
-        self._lattice_decoders: dict[tuple[float, float, float], Any] = {}
+        self._lattice_decoders: dict[tuple[float, float], Any] = {}  # by (beam, lattice beam)
         self._kaldi_model = self.transition_model.to_kaldi_hmm_gmm()
         self._gmm: tuple[AmDiagGmm, Any] | None = None
         self._check_graph(graph)
@@ -381,13 +371,13 @@ class Decoder:
             self._decoders[key] = khg.LatticeFasterDecoderStdVectorFst(self._graph(key), config)
         return self._decoders[key]
 
-    def _lattice_decoder(self, penalty: float = 0.0) -> Any:
-        """kaldi-decoder's lattice decoder on HCLG (with ``penalty`` on the word arcs; 0 for lattices)."""
-        key = (penalty, self.options.beam, self.options.lattice_beam)
+    def _lattice_decoder(self) -> Any:
+        """kaldi-decoder's lattice decoder on HCLG (no penalty on the graph: lattices are penalized when rescored)."""
+        key = (self.options.beam, self.options.lattice_beam)
         if key not in self._lattice_decoders:
             config = kaldi_decoder.LatticeSimpleDecoderConfig(beam=self.options.beam,
                                                               lattice_beam=self.options.lattice_beam)
-            self._lattice_decoders[key] = kaldi_decoder.LatticeSimpleDecoder(self._graph(penalty), config)
+            self._lattice_decoders[key] = kaldi_decoder.LatticeSimpleDecoder(self._graph(0.0), config)
         return self._lattice_decoders[key]
 
     def _run(self, decodable: Any, utterance: str, num_frames: int, start: float) -> Hypothesis | None:

@@ -202,19 +202,19 @@ def _common_prefix(strings: list[tuple[int, ...]]) -> int:
     return length
 
 
-def _normalize(graph: _Graph, subset: dict[int, Residual]) -> tuple[tuple, Residual, dict[int, Residual]]:
-    """Drop elements that lead nowhere (no word arc, not final), move the best weight and the common string
-    prefix out; returns the subset's identity, what moved out and the residuals."""
-    useful = {s: r for s, r in subset.items() if graph.words[s] or graph.final[s] is not None}
-    if not useful:
+def _normalize(subset: dict[int, Residual]) -> tuple[tuple, Residual, dict[int, Residual]]:
+    """Move the best weight and the common string prefix out of a closed subset (:func:`_closure` keeps only
+    elements with a word arc or a final weight); returns the subset's identity, what moved out and the
+    residuals."""
+    if not subset:
         return (), (0.0, 0.0, ()), {}
     best = None
-    for residual in useful.values():
+    for residual in subset.values():
         if best is None or _better(residual, best):
             best = residual
-    prefix = _common_prefix([r[2] for r in useful.values()])
+    prefix = _common_prefix([r[2] for r in subset.values()])
     g0, a0 = best[0], best[1]
-    residuals = {s: (g - g0, a - a0, string[prefix:]) for s, (g, a, string) in useful.items()}
+    residuals = {s: (g - g0, a - a0, string[prefix:]) for s, (g, a, string) in subset.items()}
     key = tuple(sorted((s, round(g / DELTA), round(a / DELTA), string) for s, (g, a, string) in residuals.items()))
     return key, (g0, a0, best[2][:prefix]), residuals
 
@@ -230,7 +230,7 @@ def _determinize_pruned(graph: _Graph, start: int, beam: float, max_states: int)
         return min(g + a + beta[s] for s, (g, a, _) in subset.items())
 
     initial = _closure(graph, {start: (0.0, 0.0, (), None)}, cutoff)
-    states: dict[tuple, int] = {_normalize(graph, dict(initial))[0]: 0}
+    states: dict[tuple, int] = {_normalize(dict(initial))[0]: 0}
     subsets: list[dict[int, Residual]] = [initial]  # the start subset is kept as it is (nothing to move out to)
     forward = [0.0]
     done = [False]
@@ -262,7 +262,7 @@ def _determinize_pruned(graph: _Graph, start: int, beam: float, max_states: int)
                 if current is None or _better_open(candidate, current):
                     elements[target] = candidate
         for label in sorted(transitions):
-            key, moved, residuals = _normalize(graph, _closure(graph, transitions[label], cutoff - forward[state]))
+            key, moved, residuals = _normalize(_closure(graph, transitions[label], cutoff - forward[state]))
             if not residuals:
                 continue
             reached = forward[state] + moved[0] + moved[1]
@@ -297,7 +297,7 @@ def _determinize_pruned(graph: _Graph, start: int, beam: float, max_states: int)
 def _connect(lattice: CompactLattice, expanded: list[bool]) -> CompactLattice:
     """Drop the states that were never expanded (beyond the beam) or lead to no final state, and their arcs."""
     n = lattice.num_states
-    alive = np.array(expanded, dtype=bool) & np.ones(n, dtype=bool)
+    alive = np.array(expanded, dtype=bool)
     coaccessible = np.isfinite(lattice.final[:, 0]) & alive
     arcs_ok = alive[lattice.src] & alive[lattice.dst]
     changed = True
