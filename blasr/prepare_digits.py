@@ -7,6 +7,12 @@ Writes lhotse manifests and Kaldi data directories per split (train, dev,
 test), the WAVs and a Kaldi dict directory; the same settings again only load
 the finished corpus. The work is :func:`blasr.data.digits.prepare_digits`
 (see :mod:`blasr.data.digits` for how utterances are made).
+
+``--other-synth`` adds the part ``test_other`` (the test utterances spoken by
+every flite voice, :func:`blasr.data.digits.prepare_other_synth`),
+``--telephone`` the part ``test_tel`` (the test audio through an 8 kHz round
+trip, :func:`blasr.data.digits.prepare_telephone`); both are held-out test
+conditions and are remade only when the corpus or flite changes.
 """
 
 from __future__ import annotations
@@ -14,7 +20,14 @@ from __future__ import annotations
 import logging
 import sys
 
-from blasr.data.digits import SPLITS, DigitsConfig, DigitsError, prepare_digits
+from blasr.data.digits import (
+    SPLITS,
+    DigitsConfig,
+    DigitsError,
+    prepare_digits,
+    prepare_other_synth,
+    prepare_telephone,
+)
 from blasr.utils import cli
 
 
@@ -37,6 +50,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="comma-separated espeak-ng base voices (default: every non-MBROLA English voice)")
     cli.add_nj(p, 2, "espeak-ng processes at once (the corpus does not depend on it)", old=["--num-jobs"])
     p.add_argument("--overwrite", action="store_true", help="rebuild a corpus made with other settings")
+    p.add_argument("--other-synth", action="store_true",
+                   help="also make test_other: the test utterances spoken by flite (a held-out synthesizer)")
+    p.add_argument("--other-voices", default=None,
+                   help="comma-separated flite voices for test_other (default: every voice flite has)")
+    p.add_argument("--telephone", action="store_true",
+                   help="also make test_tel: the test audio resampled to 8 kHz and back")
     args = p.parse_args(argv)
     cli.setup_logging()
     config = DigitsConfig(
@@ -47,6 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         prepare_digits(args.out, config, num_jobs=args.nj, overwrite=args.overwrite)
+        if args.other_synth:
+            prepare_other_synth(args.out, num_jobs=args.nj, overwrite=args.overwrite,
+                                voices=tuple(args.other_voices.split(",")) if args.other_voices else None)
+        if args.telephone:
+            prepare_telephone(args.out)
     except DigitsError as error:
         logging.getLogger("blasr").error("%s", error)
         return 1

@@ -33,11 +33,24 @@ speed, pitch, silences, level, SNR, the noise) comes from
 ``numpy.random.default_rng([seed, k, i])``, so the same seed gives
 byte-identical files whatever ``num_jobs`` is.
 
+Held-out test conditions. Two more parts hear the test utterances another way;
+no model is trained on either:
+
+- ``test_other`` (:func:`prepare_other_synth`): test utterance ``i``, with the
+  same words, rate, silences, level, SNR and noise (drawn from the same
+  generator), spoken by another synthesizer, CMU Flite (:mod:`blasr.data.flite`),
+  with every flite voice in round robin (speakers ``flite_<voice>``);
+- ``test_tel`` (:func:`prepare_telephone`): the test cuts with their audio
+  resampled to 8 kHz and back to 16 kHz on loading (lhotse's lazy transforms:
+  nothing above 4 kHz survives; no telephone band-pass or codec), same ids.
+
 Output directory (lhotse style, idempotent)::
 
-    OUT/wav/<utt>.wav
+    OUT/wav/<utt>.wav                                          # test_other's too (flite_<voice>-<i>.wav)
     OUT/{train,dev,test}/recordings.jsonl.gz  supervisions.jsonl.gz  cuts.jsonl.gz
     OUT/{train,dev,test}/text  utt2spk  spk2utt  wav.scp      # Kaldi data directory (absolute wav paths)
+    OUT/test_other/  as a split, with its own report.json and .completed
+    OUT/test_tel/recordings.jsonl.gz  supervisions.jsonl.gz  cuts.jsonl.gz  text  utt2spk  spk2utt
     OUT/dict/lexicon.txt  silence_phones.txt  nonsilence_phones.txt  optional_silence.txt  extra_questions.txt
     OUT/report.json  OUT/.completed
 
@@ -54,10 +67,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass
+import shutil
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
+from lhotse import CutSet, RecordingSet, SupervisionSet
 
 from blasr.data.espeak import (
     MARKER,
@@ -82,6 +97,10 @@ from blasr.data.espeak import (
     write_split,
 )
 from blasr.data.espeak import write_dict_dir as write_lexicon_dir
+from blasr.data.flite import SPEAKER_PREFIX as FLITE_SPEAKER_PREFIX
+from blasr.data.flite import choose_voices as choose_flite_voices
+from blasr.data.flite import find_flite, flite_version
+from blasr.data.flite import synthesize as flite_synthesize
 from blasr.features.report import StageReport
 
 logger = logging.getLogger("blasr")
@@ -89,7 +108,8 @@ logger = logging.getLogger("blasr")
 __all__ = [
     "MARKER", "SPLITS", "VARIANTS", "SILENCE_PHONE", "LEXICON", "WORDS", "FORMAT_VERSION", "DigitsError",
     "DigitsConfig", "DigitUtterance", "make_speakers", "split_speakers", "sample_words", "plan_utterances",
-    "write_dict_dir", "load_digits", "prepare_digits",
+    "write_dict_dir", "load_digits", "prepare_digits", "OTHER_SYNTH", "TELEPHONE", "EXTRA_TESTS", "TELEPHONE_RATE",
+    "plan_other_synth", "corpus_config", "prepare_other_synth", "prepare_telephone",
 ]
 
 # Bump when the synthesis changes the audio for the same settings, so old corpora are not reused.
@@ -110,6 +130,12 @@ LEXICON: dict[str, tuple[tuple[str, ...], ...]] = {
     "nine": (("N", "AY", "N"),),
 }
 WORDS: tuple[str, ...] = tuple(LEXICON)
+
+# Held-out test conditions made from the test split (module doc), each a part of the corpus directory.
+OTHER_SYNTH = "test_other"
+TELEPHONE = "test_tel"
+EXTRA_TESTS = (OTHER_SYNTH, TELEPHONE)
+TELEPHONE_RATE = 8000  # Hz of the round trip: speech above 4 kHz is gone, as on a narrow-band channel
 
 # The error every synthetic corpus raises (the digits corpus' name for it).
 DigitsError = SynthesisError
@@ -167,17 +193,29 @@ def sample_words(rng: np.random.Generator, min_digits: int, max_digits: int) -> 
 
 def plan_utterances(config: DigitsConfig, speakers: dict[str, list[str]]) -> list[DigitUtterance]:
     """Every utterance of every split, in split order then index order (module doc: Determinism)."""
+    return [u for split_index, split in enumerate(SPLITS)
+            for u in _plan_split(config, split_index, split, speakers[split])]
+
+
+def plan_other_synth(config: DigitsConfig, voices: list[str]) -> list[DigitUtterance]:
+    """The :data:`OTHER_SYNTH` part: test utterance ``i`` (the same words, rate, silences, level, SNR and
+    noise, drawn from the test split's generators) spoken by flite speaker ``flite_<voice>``, the voices in
+    round robin (module doc: Held-out test conditions)."""
+    speakers = [f"{FLITE_SPEAKER_PREFIX}{voice}" for voice in voices]
+    return _plan_split(config, SPLITS.index("test"), OTHER_SYNTH, speakers)
+
+
+def _plan_split(config: DigitsConfig, split_index: int, split: str, speakers: list[str]) -> list[DigitUtterance]:
+    count = config.num_test if split == OTHER_SYNTH else getattr(config, f"num_{split}")
+    width = max(5, len(str(count - 1)))
+    order = speaker_order(speakers, config.seed, split_index)
     utterances = []
-    for split_index, split in enumerate(SPLITS):
-        count = getattr(config, f"num_{split}")
-        width = max(5, len(str(count - 1)))
-        order = speaker_order(speakers[split], config.seed, split_index)
-        for i in range(count):
-            rng = np.random.default_rng([config.seed, split_index, i])
-            speaker = order[i % len(order)]
-            words = sample_words(rng, config.min_digits, config.max_digits)
-            utterances.append(DigitUtterance(id=f"{speaker}-{i:0{width}d}", split=split, speaker=speaker,
-                                             words=words, **draw_voicing(rng, config)))
+    for i in range(count):
+        rng = np.random.default_rng([config.seed, split_index, i])
+        speaker = order[i % len(order)]
+        words = sample_words(rng, config.min_digits, config.max_digits)
+        utterances.append(DigitUtterance(id=f"{speaker}-{i:0{width}d}", split=split, speaker=speaker,
+                                         words=words, **draw_voicing(rng, config)))
     return utterances
 
 
@@ -216,7 +254,7 @@ def prepare_digits(
     voices = choose_voices(espeak, config.voices)
     settings = {**asdict(config), "voices": voices, "espeak": espeak_version(espeak), "format": FORMAT_VERSION}
     digest = settings_digest(settings)
-    if start_corpus(out, digest, overwrite, "digits corpus"):
+    if start_corpus(out, digest, overwrite, "digits corpus", stale=EXTRA_TESTS):
         return load_digits(out)
 
     speakers = split_speakers(make_speakers(voices, config.variants), config.num_dev_speakers,
@@ -243,4 +281,88 @@ def prepare_digits(
     (out / "report.json").write_text(json.dumps(
         {"settings": settings, "speakers": speakers, "report": asdict(report)}, indent=1) + "\n")
     (out / MARKER).write_text(digest + "\n")
+    return cuts
+
+
+# -- held-out test conditions ---------------------------------------------------------------------
+
+
+def corpus_config(out: str | os.PathLike) -> DigitsConfig:
+    """The settings a finished corpus directory was made with (its ``report.json``)."""
+    out = Path(out)
+    if not (out / MARKER).is_file():
+        raise DigitsError(f"{out} holds no finished digits corpus (no {MARKER}); run python -m blasr.prepare_digits")
+    settings = json.loads((out / "report.json").read_text())["settings"]
+    return DigitsConfig(**{f.name: tuple(settings[f.name]) if isinstance(settings[f.name], list)
+                           else settings[f.name] for f in fields(DigitsConfig)})
+
+
+def prepare_other_synth(
+    out: str | os.PathLike,
+    num_jobs: int = 2,
+    voices: tuple[str, ...] | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> CutSet:
+    """Synthesize the :data:`OTHER_SYNTH` part of the finished corpus in ``out`` with flite (every voice if
+    ``voices`` is None) and return its CutSet: ``out/wav/flite_<voice>-<i>.wav`` and ``out/test_other/`` (the
+    manifests, Kaldi files, ``report.json`` and a ``.completed`` marker).
+
+    Idempotent: a finished part with the same settings (the corpus', flite's version and voices) is only
+    loaded. The part is derived from the corpus, so one made with other settings is rebuilt (so is every
+    part when the corpus itself is rebuilt).
+    """
+    if num_jobs < 1:
+        raise DigitsError(f"num_jobs={num_jobs}: give at least 1")
+    out = Path(out)
+    config = corpus_config(out)
+    flite = find_flite()
+    voices = choose_flite_voices(flite, voices)
+    settings = {"corpus": (out / MARKER).read_text().strip(), "flite": flite_version(flite), "voices": voices,
+                "format": FORMAT_VERSION}
+    digest = settings_digest(settings)
+    part = out / OTHER_SYNTH
+    if (part / MARKER).is_file() and (part / MARKER).read_text().strip() == digest and not overwrite:
+        logger.info("%s is complete with these settings; not rebuilding", part)
+        return CutSet.from_file(part / "cuts.jsonl.gz").to_eager()
+    if part.is_dir():
+        shutil.rmtree(part)
+    for old in (out / "wav").glob(f"{FLITE_SPEAKER_PREFIX}*.wav"):
+        old.unlink()
+
+    utterances = plan_other_synth(config, voices)
+    logger.info("synthesizing %d %s utterances with flite (%s), %d jobs into %s", len(utterances), OTHER_SYNTH,
+                ", ".join(voices), num_jobs, out)
+    audio, seconds = synthesize_all(utterances, out / "wav", flite, config.sample_rate, num_jobs, progress,
+                                    desc=OTHER_SYNTH, synthesize_one=flite_synthesize)
+    cuts = write_split(out, OTHER_SYNTH, utterances, config.sample_rate)
+    report = StageReport(OTHER_SYNTH, kept=len(utterances))
+    report.stats.update({"speakers": len(voices), "audio_seconds": audio, "wall_seconds": seconds,
+                         "x_real_time": audio / max(seconds, 1e-9), "num_jobs": num_jobs})
+    report.log()
+    (part / "report.json").write_text(json.dumps({"settings": settings, "report": asdict(report)}, indent=1) + "\n")
+    (part / MARKER).write_text(digest + "\n")
+    return cuts
+
+
+def prepare_telephone(out: str | os.PathLike, narrow_rate: int = TELEPHONE_RATE) -> CutSet:
+    """The :data:`TELEPHONE` part of the finished corpus in ``out``: the test cuts, their audio resampled to
+    ``narrow_rate`` and back on loading (lhotse's lazy ``resample`` transforms, kept in the recordings; no
+    audio is copied), same ids, texts and speakers; returns its CutSet.
+
+    Rewritten on every call (manifests only: milliseconds), so it always follows the test split. The Kaldi
+    files are ``text``, ``utt2spk`` and ``spk2utt`` (no ``wav.scp``: the transforms live in the manifest).
+    """
+    out = Path(out)
+    corpus_config(out)  # a finished corpus, or a DigitsError saying how to make one
+    test = CutSet.from_file(out / "test" / "cuts.jsonl.gz")
+    cuts = CutSet.from_cuts(cut.resample(narrow_rate).resample(cut.sampling_rate) for cut in test)
+    part = out / TELEPHONE
+    part.mkdir(parents=True, exist_ok=True)
+    RecordingSet.from_recordings(c.recording for c in cuts).to_file(part / "recordings.jsonl.gz")
+    SupervisionSet.from_segments(s for c in cuts for s in c.supervisions).to_file(part / "supervisions.jsonl.gz")
+    cuts.to_file(part / "cuts.jsonl.gz")
+    for name in ("text", "utt2spk", "spk2utt"):
+        shutil.copyfile(out / "test" / name, part / name)
+    logger.info("wrote %s: %d test cuts through a %d Hz round trip", part, len(cuts), narrow_rate)
     return cuts

@@ -48,7 +48,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import soundfile
@@ -212,16 +212,27 @@ def run_espeak(espeak: str, utterance: SpokenUtterance) -> np.ndarray:
     if rate != ESPEAK_RATE or samples.ndim != 1:
         raise SynthesisError(f"utterance {utterance.id}: espeak-ng gave {rate} Hz with shape {samples.shape}, "
                              f"expected mono {ESPEAK_RATE} Hz (an MBROLA voice? give espeak-ng's own voices)")
+    return trim_silence(samples, utterance, f"espeak-ng voice {utterance.voice}")
+
+
+def trim_silence(samples: np.ndarray, utterance: SpokenUtterance, source: str) -> np.ndarray:
+    """A synthesizer's int16 ``samples`` without their leading / trailing near-silence (``|x| < 16``), as float64
+    in [-1, 1); SynthesisError naming the utterance and ``source`` when nothing is left."""
     loud = np.flatnonzero(np.abs(samples.astype(np.int32)) >= _TRIM_LEVEL)
     if loud.size == 0:
-        raise SynthesisError(f"utterance {utterance.id}: espeak-ng gave silence for {utterance.text!r} "
-                             f"with voice {utterance.voice}")
+        raise SynthesisError(f"utterance {utterance.id}: {source} gave silence for {utterance.text!r}")
     return samples[loud[0]: loud[-1] + 1].astype(np.float64) / 32768.0
 
 
 def synthesize(utterance: SpokenUtterance, espeak: str, sample_rate: int) -> np.ndarray:
     """The utterance's int16 samples at ``sample_rate`` (module doc, steps 1-4), shape ``(T,)``."""
-    speech = resample_poly(run_espeak(espeak, utterance), sample_rate, ESPEAK_RATE)
+    return finish_speech(run_espeak(espeak, utterance), ESPEAK_RATE, utterance, sample_rate)
+
+
+def finish_speech(speech: np.ndarray, rate: int, utterance: SpokenUtterance, sample_rate: int) -> np.ndarray:
+    """Steps 2-4 of the module doc for any synthesizer: trimmed float ``speech`` at ``rate`` Hz, resampled to
+    ``sample_rate``, levelled, padded with silence and noised as ``utterance`` says; int16, shape ``(T,)``."""
+    speech = resample_poly(speech, sample_rate, rate)
     speech *= 10 ** (utterance.peak_dbfs / 20) / np.max(np.abs(speech))
     lead = round(utterance.leading_silence * sample_rate)
     trail = round(utterance.trailing_silence * sample_rate)
@@ -231,17 +242,21 @@ def synthesize(utterance: SpokenUtterance, espeak: str, sample_rate: int) -> np.
     return np.clip(np.round(signal * 32768.0), -32768, 32767).astype(np.int16)
 
 
-def synthesize_all(utterances: Sequence[SpokenUtterance], wav_dir: Path, espeak: str, sample_rate: int,
-                   num_jobs: int, progress: bool = True, desc: str = "synthesis") -> tuple[float, float]:
-    """Write ``wav_dir/<id>.wav`` for every utterance with ``num_jobs`` espeak-ng processes at once (threads:
-    the files do not depend on it); returns ``(audio seconds, wall seconds)``."""
+def synthesize_all(utterances: Sequence[SpokenUtterance], wav_dir: Path, program: str, sample_rate: int,
+                   num_jobs: int, progress: bool = True, desc: str = "synthesis",
+                   synthesize_one: Callable[[SpokenUtterance, str, int], np.ndarray] = synthesize,
+                   ) -> tuple[float, float]:
+    """Write ``wav_dir/<id>.wav`` for every utterance with ``num_jobs`` synthesizer processes at once (threads:
+    the files do not depend on it); returns ``(audio seconds, wall seconds)``. ``synthesize_one(utterance,
+    program, sample_rate)`` makes one utterance's int16 samples: espeak-ng's :func:`synthesize` unless another
+    synthesizer's (:func:`blasr.data.flite.synthesize`)."""
     if num_jobs < 1:
         raise SynthesisError(f"num_jobs={num_jobs}: give at least 1")
     wav_dir.mkdir(parents=True, exist_ok=True)
 
     def make(utterance: SpokenUtterance) -> int:
 
-        samples = synthesize(utterance, espeak, sample_rate)
+        samples = synthesize_one(utterance, program, sample_rate)
         soundfile.write(wav_dir / f"{utterance.id}.wav", samples, sample_rate, subtype="PCM_16")
         return samples.size
 
