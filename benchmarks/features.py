@@ -10,7 +10,9 @@ Measures, each as the median of ``--runs`` runs:
    log-mel, lilcom-compress, write): x real time, and per job, for each ``--jobs``.
 3. ``FrameLoader`` over that corpus with random targets: target frames per
    second for window mode (batch 256) and chunk mode (C = 100, batch 16), for
-   each ``--workers``, batches consumed as fast as possible (no model).
+   each ``--workers``, batches consumed as fast as possible (no model); with
+   ``--spec-augment``, each again with SpecAugment masks (m_F = 2, F = 20,
+   m_T = 2, T = 40, p = 0.2).
 
 Audio is tones plus noise, generated into a temporary directory.
 """
@@ -32,6 +34,7 @@ import soundfile
 import torch
 
 from blasr.data import FrameLoader, attach_targets, cuts_from_audio_files
+from blasr.data.spec_augment import SpecAugment
 from blasr.features import FbankConfig, compute_features, logmel
 from blasr.utils.experiment import describe_revision
 from blasr.utils.machine import cpu_model
@@ -72,6 +75,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--spec-augment", action="store_true", help="time the loader with SpecAugment masks too")
+    parser.add_argument("--skip-features", action="store_true", help="only the loader (features at 1 job, untimed)")
     args = parser.parse_args()
     logging.disable(logging.INFO)
     torch.set_num_threads(1)
@@ -81,7 +86,7 @@ def main() -> None:
     print(f"median of {args.runs} runs\n")
 
     print("| measurement | setting | result |\n|---|---|---:|")
-    for rate in (8000, 16000):
+    for rate in (8000, 16000) if not args.skip_features else ():
         wave = synthetic(60 * rate, rate, rng)
         seconds = median_time(lambda wave=wave, rate=rate: logmel(wave, rate), args.runs)
         print(f"| `logmel()` on 60 s | {rate // 1000} kHz, 1 process | {60 / seconds:,.0f} x real time |")
@@ -98,10 +103,13 @@ def main() -> None:
         audio = sum(c.duration for c in cuts)
         config = FbankConfig(sample_rate=8000)
         manifest = None
-        for jobs in args.jobs:
+        for jobs in args.jobs if not args.skip_features else [1]:
             def run(jobs=jobs):
                 return compute_features(cuts, root / f"fbank{jobs}", config, num_jobs=jobs, progress=False,
                                         overwrite=True)
+            if args.skip_features:
+                manifest = run()[0]
+                break
             seconds = median_time(run, args.runs)
             manifest = run()[0]
             print(f"| `compute_features` ({audio / 60:.0f} min, 5 s cuts) | {jobs} job(s) | "
@@ -112,19 +120,22 @@ def main() -> None:
         alignments = {c.id: rng.integers(0, 32000, c.features.num_frames) for c in CutSet.from_file(manifest)}
         with_targets, _ = attach_targets(manifest, alignments, root / "targets", num_pdfs=32000)
         frames = sum(len(v) for v in alignments.values())
+        masks = [None, SpecAugment(2, 20, 2, 40, 0.2)] if args.spec_augment else [None]
         for mode, chunk, batch in (("window", None, 256), ("chunk", 100, 16)):
             for workers in args.workers:
-                loader = FrameLoader(with_targets, mode=mode, chunk_frames=chunk, batch_size=batch,
-                                     num_workers=workers)
+                for spec_augment in masks:
+                    loader = FrameLoader(with_targets, mode=mode, chunk_frames=chunk, batch_size=batch,
+                                         num_workers=workers, spec_augment=spec_augment)
 
-                def epoch(loader=loader):
-                    for _ in loader:
-                        pass
+                    def epoch(loader=loader):
+                        for _ in loader:
+                            pass
 
-                seconds = median_time(epoch, args.runs)
-                label = f"C = 1, batch {batch}" if mode == "window" else f"C = {chunk}, batch {batch}"
-                print(f"| `FrameLoader` {mode} mode ({frames:,} frames) | {label}, {workers} worker(s) | "
-                      f"{frames / seconds:,.0f} frames/s |")
+                    seconds = median_time(epoch, args.runs)
+                    label = f"C = 1, batch {batch}" if mode == "window" else f"C = {chunk}, batch {batch}"
+                    label += ", SpecAugment" if spec_augment is not None else ""
+                    print(f"| `FrameLoader` {mode} mode ({frames:,} frames) | {label}, {workers} worker(s) | "
+                          f"{frames / seconds:,.0f} frames/s |")
     print()
     print(f"git revision: {describe_revision()}")
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 
-from blasr.acoustic.config import build_config, default_options
+from blasr.acoustic.config import SELECT_METRICS, SELECTIONS, build_config, default_options
 from blasr.acoustic.trainer import train
 from blasr.training.loop import NonFiniteLossError
 from blasr.utils.checkpoint import CheckpointError
@@ -32,6 +32,11 @@ _HELP = {
     "normalization": "mean/variance normalisation: utterance (the paper's), speaker, side, none",
     "cmvn": "CmvnTable .npz for speaker / side normalisation",
     "workers": "loader processes per training process",
+    "spec_freq_masks": "SpecAugment: frequency masks per utterance on the training input (0: none)",
+    "spec_freq_width": "SpecAugment: each frequency mask covers U{0..this} mel bins",
+    "spec_time_masks": "SpecAugment: time masks per utterance on the training input (0: none)",
+    "spec_time_width": "SpecAugment: each time mask covers U{0..min(this, fraction x frames)} frames",
+    "spec_time_fraction": "SpecAugment: a time mask covers at most this fraction of the utterance",
     "epochs": "training epochs",
     "lr": "learning rate (default: base-lr x global target frames per step / base-batch-frames)",
     "base_lr": "learning rate per --base-batch-frames target frames per step",
@@ -46,12 +51,16 @@ _HELP = {
     "resume": "continue from a checkpoint; 'auto': the newest good one in EXP/checkpoints, if any",
     "max_steps_per_epoch": "shorten epochs (smoke tests, benchmarks)",
     "save_every_steps": "also checkpoint every N steps (0: epoch ends only)",
-    "keep_checkpoints": "epoch checkpoints to keep, newest first (0: all)",
+    "keep_checkpoints": "epoch checkpoints to keep, newest first (0: all), plus those --select and --avg need",
     "log_every": "steps between log lines, TensorBoard points and NaN checks",
     "plot": "write EXP/curves.png",
+    "select": "final.pt: the last epoch, or the best on --valid-data (by --select-metric)",
+    "select_metric": "held-out cross-entropy (loss) or 100 - frame accuracy (frame_error)",
+    "avg": "final.pt averages the checkpoints of this many epochs ending at the selected one (icefall's --avg)",
 }
 _CHOICES = {"mode": ("window", "chunk"), "upsample": ("bilinear", "nearest"),
-            "normalization": ("utterance", "speaker", "side", "none"), "device": ("cuda", "cpu")}
+            "normalization": ("utterance", "speaker", "side", "none"), "device": ("cuda", "cpu"),
+            "select": SELECTIONS, "select_metric": SELECT_METRICS}
 _TYPES = {"num_pdfs": int, "width": float, "batch_size": int, "lr": float, "max_steps_per_epoch": int,
           "valid_data": str, "cmvn": str, "device": str, "resume": str, "upsample": str}
 

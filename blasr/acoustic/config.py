@@ -35,6 +35,10 @@ from typing import Any
 
 import yaml
 
+from blasr.acoustic.selection import METRICS as SELECT_METRICS
+from blasr.data.spec_augment import SpecAugment
+from blasr.training.averaging import SELECTIONS
+
 CONF_DIR = Path(__file__).parent / "conf"
 MODES = ("window", "chunk")
 NORMALIZATIONS = ("utterance", "speaker", "side", "none")
@@ -63,6 +67,12 @@ class TrainConfig:
     workers: int = 2                 # loader processes per training process
     valid_chunk_frames: int = 256    # evaluation is dense (chunk mode): same numbers as windows
     valid_batch_size: int = 8
+    # SpecAugment masks on the training input (Park et al. 2019, no time warping); off: the paper's recipe
+    spec_freq_masks: int = 0         # m_F: frequency masks per utterance
+    spec_freq_width: int = 20        # F: the widest frequency mask, in mel bins
+    spec_time_masks: int = 0         # m_T: time masks per utterance
+    spec_time_width: int = 40        # T: the widest time mask, in frames
+    spec_time_fraction: float = 0.2  # p: a time mask covers at most this fraction of the utterance
     # optimisation (Appendix B.1)
     epochs: int = 16
     lr: float | None = None          # None: base_lr x global target frames per step / base_batch_frames
@@ -90,10 +100,19 @@ class TrainConfig:
     log_every: int = 50              # steps between log lines / TensorBoard points / NaN checks
     tensorboard: bool = True
     plot: bool = True                # EXP/curves.png after every epoch
+    # model selection: final.pt is the average of the `avg` epochs ending at the selected one
+    select: str = "last"             # last: the last epoch; best: the lowest select_metric on valid_data
+    select_metric: str = "loss"      # loss: validation cross-entropy; frame_error: 100 - frame accuracy
+    avg: int = 1                     # epochs averaged (icefall's --avg); 1: the selected epoch itself
 
     @property
     def target_frames_per_row(self) -> int:
         return 1 if self.mode == "window" else self.chunk_frames
+
+    @property
+    def spec_augment(self) -> SpecAugment:
+        return SpecAugment(self.spec_freq_masks, self.spec_freq_width, self.spec_time_masks, self.spec_time_width,
+                           self.spec_time_fraction)
 
 
 def field_names() -> set[str]:
@@ -160,7 +179,7 @@ def check(config: TrainConfig) -> TrainConfig:
         raise ValueError(f"normalization {config.normalization!r} needs --cmvn (a CmvnTable .npz from "
                          "blasr.features.compute_cmvn_table)")
     positive = ("chunk_frames", "epochs", "base_batch_frames", "valid_chunk_frames", "valid_batch_size",
-                "log_every")
+                "log_every", "avg")
     for name in positive:
         if getattr(config, name) < 1:
             raise ValueError(f"{name} must be >= 1, got {getattr(config, name)}")
@@ -172,6 +191,17 @@ def check(config: TrainConfig) -> TrainConfig:
         raise ValueError(f"lr_decay must be in (0, 1], got {config.lr_decay}")
     if config.grad_clip < 0 or config.weight_decay < 0 or config.workers < 0 or config.save_every_steps < 0:
         raise ValueError("grad_clip, weight_decay, workers and save_every_steps must be >= 0")
+    for name in ("spec_freq_masks", "spec_freq_width", "spec_time_masks", "spec_time_width"):
+        if getattr(config, name) < 0:
+            raise ValueError(f"{name} must be >= 0, got {getattr(config, name)}")
+    if not 0 <= config.spec_time_fraction <= 1:
+        raise ValueError(f"spec_time_fraction must be in [0, 1], got {config.spec_time_fraction}")
+    if config.select not in SELECTIONS:
+        raise ValueError(f"select {config.select!r}: choose one of {SELECTIONS}")
+    if config.select_metric not in SELECT_METRICS:
+        raise ValueError(f"select_metric {config.select_metric!r}: choose one of {SELECT_METRICS}")
+    if config.select == "best" and not config.valid_data:
+        raise ValueError("--select best chooses the epoch on the held-out set: give --valid-data")
     return config
 
 

@@ -22,7 +22,9 @@ Experiment directory (``--exp``)::
     tb/                        TensorBoard scalars
     curves.png                 loss and frame accuracy per epoch (updated after every epoch)
     checkpoints/epoch_003.pt, checkpoints/epoch_004_batch_001000.pt
-    final.pt                   the trained model with its priors and feature settings (blasr.export reads it)
+    final.pt                   the selected model (--select, --avg: blasr.acoustic.selection) with its priors and
+                               feature settings (blasr.export reads it)
+    selection.json             which epochs final.pt averages, and every epoch's held-out metric
 """
 
 from __future__ import annotations
@@ -39,10 +41,11 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from blasr.acoustic.config import TrainConfig, check, resolve, to_yaml
-from blasr.acoustic.model_file import TRAINING_FORMAT, feature_settings, model_info, save_model_file
+from blasr.acoustic.model_file import TRAINING_FORMAT, feature_settings, model_info
 from blasr.acoustic.objective import frame_sums, mean_loss
 from blasr.acoustic.optim import build_optimizer, epoch_decay_schedule
 from blasr.acoustic.priors import ClassCountError, analyze_counts, count_targets, write_counts
+from blasr.acoustic.selection import choose, select_model
 from blasr.core.registry import create_model, get_entry
 from blasr.data import FrameLoader
 from blasr.data.targets import NUM_PDFS, read_num_pdfs
@@ -50,7 +53,7 @@ from blasr.features.extract import open_cuts
 from blasr.training.loop import Step, Trainer, run
 from blasr.training.plots import Curve
 from blasr.training.sync_bn import convert_sync_batchnorm
-from blasr.utils.checkpoint import CheckpointError
+from blasr.utils.checkpoint import CheckpointError, checkpoint_name
 from blasr.utils.distributed import DistContext, all_reduce, broadcast_buffers, reduce_sums, unwrap_model
 from blasr.utils.experiment import git_revision, seed_everything
 
@@ -98,7 +101,8 @@ class SpeechTrainer(Trainer):
     checkpoint_kind = "speech-training"
     sum_names = ("loss", "correct", "frames")  # summed cross-entropy, correct frames, valid frames
     resume_options = ("epochs", "lr", "weight_decay", "mode", "chunk_frames", "seed", "grad_clip",
-                      "max_steps_per_epoch", "lr_decay", "lr_decay_from_epoch", "sync_bn")
+                      "max_steps_per_epoch", "lr_decay", "lr_decay_from_epoch", "sync_bn", "spec_freq_masks",
+                      "spec_freq_width", "spec_time_masks", "spec_time_width", "spec_time_fraction")
     curves = (Curve("loss", "train/loss", "cross-entropy (nats / frame)"),
               Curve("frame_acc", "train/frame_acc", "frame accuracy (%)"))
     batch_items = "utterances"
@@ -122,9 +126,9 @@ class SpeechTrainer(Trainer):
         self.train_loader = FrameLoader(
             config.data, mode=config.mode, chunk_frames=None if config.mode == "window" else config.chunk_frames,
             batch_size=config.batch_size, num_workers=config.workers, seed=config.seed,
-            shuffle_buffer_frames=config.shuffle_buffer_frames, **loader_options)
+            shuffle_buffer_frames=config.shuffle_buffer_frames, spec_augment=config.spec_augment, **loader_options)
         self.valid_loader = None
-        if config.valid_data:
+        if config.valid_data:  # never masked: the held-out metrics (and --select best) see the plain input
             self.valid_loader = FrameLoader(
                 config.valid_data, mode="chunk", chunk_frames=config.valid_chunk_frames,
                 batch_size=config.valid_batch_size, shuffle=False, num_workers=config.workers, **loader_options)
@@ -236,13 +240,24 @@ class SpeechTrainer(Trainer):
                     valid_loss=last.get("valid_loss"), valid_frame_acc=last.get("valid_frame_acc"),
                     train_loss=last.get("train_loss"), git=git_revision())
 
-    def save_final(self) -> Path:
-        """``EXP/final.pt``: the current weights with their description (rank 0)."""
-        info = {**self.model_info, "training": self._training_summary()}
-        return save_model_file(self.exp / "final.pt", unwrap_model(self.model).state_dict(), info)
+    def protected_checkpoints(self) -> set[str]:
+        """With ``--keep-checkpoints K``, the epochs model selection may still need are kept too: the ``avg``
+        newest (a later best or last epoch averages them) and the window of the best epoch so far."""
+        config = self.config
+        if not config.keep_checkpoints:
+            return set()
+        epochs = set(range(max(1, self.epoch - config.avg + 1), self.epoch + 1))
+        if config.select == "best" and self.history:
+            try:
+                epochs.update(choose(self.history, config.select, config.select_metric, config.avg).epochs)
+            except ValueError:  # no held-out metric yet
+                pass
+        return {checkpoint_name(epoch) for epoch in epochs}
 
     def finish(self) -> None:
-        logger.info("wrote %s", self.save_final())
+        """``EXP/final.pt``: the selected (and averaged) epochs' weights with their description (rank 0)."""
+        config = self.config
+        select_model(self.exp, config.select, config.select_metric, config.avg, history=self.history)
 
     # ---------------------------------------------------------------- steps, evaluation, reports
 

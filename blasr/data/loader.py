@@ -9,6 +9,9 @@ target frames with ``24 + 24`` frames of context, ``C + 48`` input frames.
   frames per row, all trained at once (the model returns ``C`` frames for
   ``C + 48`` inputs).
 
+Training may mask the input (``spec_augment``, :mod:`blasr.data.spec_augment`):
+per utterance and epoch, after normalisation and Δ/ΔΔ, targets untouched.
+
 Beyond an utterance's ends the input repeats its first / last frame (after
 normalisation and Δ/ΔΔ), in both modes, so a frame's input window is the
 same in both; target positions past the end of an utterance (the tail of its
@@ -44,6 +47,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from blasr.data import schedule
+from blasr.data.spec_augment import SpecAugment
 from blasr.data.targets import IGNORE_INDEX, load_targets
 from blasr.features.cmvn import NORMALIZATIONS, CmvnTable
 from blasr.features.extract import feature_frames, load_static, open_cuts
@@ -74,6 +78,8 @@ class FrameDataset(IterableDataset):
         require_targets: every cut must have targets (training); if False, missing
             targets are all ``IGNORE_INDEX`` (inputs only, e.g. for inference).
         left_context, right_context: frames of context the model needs (24, 24).
+        spec_augment: frequency / time masks drawn per utterance from ``(seed, epoch, cut id)``
+            (training only; None or all counts 0: no masks).
     """
 
     def __init__(
@@ -93,6 +99,7 @@ class FrameDataset(IterableDataset):
         require_targets: bool = True,
         left_context: int = 24,
         right_context: int = 24,
+        spec_augment: SpecAugment | None = None,
     ) -> None:
         super().__init__()
         if chunk_frames < 1 or batch_size < 1:
@@ -121,6 +128,7 @@ class FrameDataset(IterableDataset):
         self.require_targets = require_targets
         self.left_context = left_context
         self.right_context = right_context
+        self.spec_augment = spec_augment if spec_augment is not None and spec_augment.enabled else None
         self.epoch = 0
         self.start_batch = 0
         self._scan()
@@ -193,7 +201,7 @@ class FrameDataset(IterableDataset):
         first = self.first_bucket(self.epoch, self.start_batch)
         for bucket in self.plan(self.epoch):
             if bucket.index >= first and (bucket.index - first) % num_workers == worker:
-                yield bucket.index, self.prepare(bucket)
+                yield bucket.index, self.prepare(bucket, self.epoch)
 
     def batches(
         self, epoch: int, start_batch: int = 0, prepared: Iterator[tuple[int, dict]] | None = None,
@@ -211,15 +219,15 @@ class FrameDataset(IterableDataset):
             if index >= start_batch:
                 for bucket, _ in parts:
                     if bucket.arrays is None:
-                        bucket.arrays = self._arrays(bucket, prepared, device)
+                        bucket.arrays = self._arrays(bucket, prepared, device, epoch)
                 yield self._gather(parts, device)
             index += 1
         for _ in range(max(index, start_batch), self.num_batches):  # a rank one unit short pads
             yield self._padding_batch(device)
 
-    def _arrays(self, bucket: schedule.Bucket, prepared, device) -> dict:
+    def _arrays(self, bucket: schedule.Bucket, prepared, device, epoch: int) -> dict:
         if prepared is None:
-            arrays = self.prepare(bucket)
+            arrays = self.prepare(bucket, epoch)
         else:
             index, arrays = next(prepared)
             if index != bucket.index:  # the workers follow the same plan; anything else is a bug
@@ -264,16 +272,18 @@ class FrameDataset(IterableDataset):
             frames=torch.full((1,), -1, dtype=torch.int64),
         )
 
-    def prepare(self, bucket: schedule.Bucket) -> dict:
-        """Load, normalise and add Δ/ΔΔ to a bucket's pieces, concatenated along time.
+    def prepare(self, bucket: schedule.Bucket, epoch: int | None = None) -> dict:
+        """Load, normalise and add Δ/ΔΔ to a bucket's pieces (masked as ``epoch``'s when ``spec_augment``
+        is set; default the current epoch), concatenated along time.
 
         Returns tensors: ``features`` ``(3, F, L)`` row-major, ``targets`` ``(L_t,)``,
         and per piece the offsets ``input_base`` / ``target_base`` of its slices.
         """
+        epoch = self.epoch if epoch is None else epoch
         features, targets, input_base, target_base = [], [], [], []
         offset = target_offset = 0
         for piece in bucket.pieces:
-            x, y = self._prepare_piece(piece)
+            x, y = self._prepare_piece(piece, epoch)
             features.append(x)
             targets.append(y)
             input_base.append(offset)
@@ -288,13 +298,16 @@ class FrameDataset(IterableDataset):
             target_base=torch.tensor(target_base, dtype=torch.int64),
         )
 
-    def _prepare_piece(self, piece: schedule.Piece) -> tuple[np.ndarray, np.ndarray]:
+    def _prepare_piece(self, piece: schedule.Piece, epoch: int) -> tuple[np.ndarray, np.ndarray]:
         """``(3, F, units C + 48)`` inputs and ``(units C,)`` targets of one piece."""
         cut, num_frames, chunk = piece.cut, piece.num_frames, self.chunk_frames
         try:
             static = load_static(cut)
             stats = self.cmvn.for_cut(cut) if self.normalization in ("speaker", "side") else None
             inputs = normalized_with_deltas(static, self.normalization, stats, self.norm_vars)  # (3, T, F)
+            if self.spec_augment is not None:
+                # masks over the whole utterance, so every piece and window of it sees the same ones
+                inputs = self.spec_augment.apply(inputs, self.seed, epoch, cut.id)
             targets = self._targets(cut, num_frames)
         except Exception as error:
             raise RuntimeError(f"cannot load cut {cut.id}: {error}") from error

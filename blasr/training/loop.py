@@ -25,7 +25,8 @@ if need be), ``optimizer``, ``scheduler`` (stepped once per optimiser step) and
   :meth:`~Trainer.load_extra_state`: what its checkpoints add, and refusing
   ones of another run;
 * optionally :meth:`~Trainer.log_start`, :meth:`~Trainer.finish`,
-  :meth:`~Trainer.write_experiment_files`, :attr:`~Trainer.curves`.
+  :meth:`~Trainer.write_experiment_files`, :meth:`~Trainer.protected_checkpoints`,
+  :attr:`~Trainer.curves`.
 
 ``config`` is the domain's options dataclass; the loop reads the fields of
 :class:`RunOptions` from it.
@@ -186,6 +187,10 @@ class Trainer:
     def log_start(self) -> None:
         """Log what is about to be trained (rank 0 shows INFO)."""
 
+    def protected_checkpoints(self) -> set[str]:
+        """Names of epoch checkpoints that ``--keep-checkpoints`` must not prune (e.g. for model selection)."""
+        return set()
+
     def finish(self) -> None:
         """After the last epoch, on rank 0 (e.g. write the final model)."""
 
@@ -222,7 +227,8 @@ class Trainer:
             return None
         path = atomic_save(self.state_dict(), self.checkpoint_dir / checkpoint_name(self.epoch, self.batch))
         # keep the previous mid-epoch checkpoint too: the fallback if the newest turns out unreadable
-        prune_checkpoints(self.checkpoint_dir, self.config.keep_checkpoints, keep_recent=2)
+        prune_checkpoints(self.checkpoint_dir, self.config.keep_checkpoints, keep_recent=2,
+                          protect=self.protected_checkpoints())
         return path
 
     def load(self, path: str | os.PathLike) -> None:

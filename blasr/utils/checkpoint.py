@@ -23,7 +23,7 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 import torch
 
@@ -118,12 +118,13 @@ def load_latest_checkpoint(
     return None
 
 
-def prune_checkpoints(directory: str | os.PathLike, keep_epochs: int = 0, keep_recent: int = 1) -> None:
+def prune_checkpoints(directory: str | os.PathLike, keep_epochs: int = 0, keep_recent: int = 1,
+                      protect: Collection[str] = ()) -> None:
     """Drop superseded checkpoints in ``directory``.
 
     A mid-epoch checkpoint is kept only while it is among the ``keep_recent``
     newest checkpoints; of the epoch-end ones the newest ``keep_epochs`` are
-    kept (0 keeps all). Temporary files of an interrupted :func:`atomic_save`
+    kept (0 keeps all), and those named in ``protect`` too. Temporary files of an interrupted :func:`atomic_save`
     (``.epoch_*.tmp``) are removed: call this only while no save is running.
     """
     directory = Path(directory)
@@ -135,6 +136,7 @@ def prune_checkpoints(directory: str | os.PathLike, keep_epochs: int = 0, keep_r
             path.unlink(missing_ok=True)
     if keep_epochs > 0:
         for path in epoch_ends[:-keep_epochs]:
-            path.unlink(missing_ok=True)
+            if path.name not in protect:
+                path.unlink(missing_ok=True)
     for stale in directory.glob(".epoch_*.tmp"):
         stale.unlink(missing_ok=True)
