@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 
+from blasr.data.perturb import with_clean_alignments
 from blasr.data.targets import attach_targets, read_num_pdfs
 from blasr.kaldi.formats.ark import archive_path
 from blasr.kaldi.formats.experiment import load_kaldi_experiment
@@ -19,7 +20,8 @@ def main(argv: list[str] | None = None) -> int:
 
     From an alignment directory (``--ali-dir``: ``final.mdl`` + ``ali.*.gz``,
     Kaldi's or blasr's; converted with ``ali-to-pdf``) or from pdf-id vectors
-    (``--pdf-ali``, a Kaldi rspecifier).
+    (``--pdf-ali``, a Kaldi rspecifier). ``--clean-alignments``: augmented
+    copies of ``python -m blasr.perturb`` get their clean copy's alignment.
     """
     p = cli.parser("blasr.targets", main.__doc__)
     p.add_argument("--cuts", required=True, help="cuts with features (python -m blasr.compute_features)")
@@ -33,12 +35,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lang", help="lang directory of --ali-dir (phones.txt, topo), when it lacks phones.txt "
                    "(default: the alignment directory's)")
     p.add_argument("--max-mismatch", type=int, default=2, help="frame differences fixed rather than rejected")
+    p.add_argument("--clean-alignments", action="store_true",
+                   help="with --ali-dir: augmented copies (python -m blasr.perturb: noise-, babble-, reverb-, tel-) "
+                        "get the alignment of the clean copy they were made from, in place of their own")
     args = p.parse_args(argv)
     cli.setup_logging()
     try:
         if args.ali_dir:
             experiment = load_kaldi_experiment(args.ali_dir, args.lang, load_gmm=False)
             alignments, num_pdfs = experiment.pdf_alignments, experiment.num_pdfs
+            if args.clean_alignments:
+                alignments, copied = with_clean_alignments(args.cuts, alignments)
+                print(f"{copied} augmented copies get their clean copy's alignment")
             if args.num_pdfs is not None and args.num_pdfs != num_pdfs:
                 raise ValueError(f"--num-pdfs {args.num_pdfs}, but {args.ali_dir}/final.mdl has {num_pdfs} pdfs")
         else:

@@ -4,6 +4,7 @@
 * :func:`add_deltas` — ``(T, F)`` -> ``(3, T, F)``, Kaldi's ``add-deltas`` (order 2, window 2).
 * :func:`model_input` — stored statics -> ``(3, F, T)`` network input (normalised, with Δ/ΔΔ).
 * :func:`compute_features` — a whole manifest, in parallel, into a lilcom archive.
+* :mod:`~blasr.features.transforms` — noise, reverberation, telephone band as lazy lhotse audio transforms.
 
 See ``docs/features.md``.
 """
@@ -15,14 +16,18 @@ from blasr.features.extract import compute_features, feature_frames, load_static
 from blasr.features.fbank import FeatureError, compute_logmel, logmel
 from blasr.features.input import model_input, normalized_with_deltas, replicate_edges
 from blasr.features.report import StageReport
+from blasr.features.transforms import AdditiveNoise, Reverb, Telephone  # registered with lhotse by name
 
 __all__ = [
     "NORMALIZATIONS",
+    "AdditiveNoise",
     "CmvnStats",
     "CmvnTable",
     "FbankConfig",
     "FeatureError",
+    "Reverb",
     "StageReport",
+    "Telephone",
     "add_deltas",
     "apply_cmvn",
     "compute_cmvn_table",

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import lilcom
 import numpy as np
+import torch
 from lhotse import CutSet, Features, MonoCut
 from lhotse.caching import AudioCache
 from tqdm import tqdm
@@ -211,6 +212,11 @@ def _extract_task(cuts: list, config: FbankConfig, tick_power: int) -> list:
     # 500 MB) makes that once per recording within a task.
     was_enabled = AudioCache.enabled()
     AudioCache.enable(True)
+    # Speed-perturbed cuts (blasr.data.perturb) are resampled by lhotse with torch: one
+    # thread per job, as the jobs fill the cores (torch's default pool on a shared 2-core
+    # machine made it 10x slower, measured).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     results = []
     try:
         for cut in cuts:
@@ -226,6 +232,7 @@ def _extract_task(cuts: list, config: FbankConfig, tick_power: int) -> list:
             results.append((len(feats), chunks))
     finally:
         AudioCache.enable(was_enabled)
+        torch.set_num_threads(threads)
     return results
 
 
@@ -272,8 +279,9 @@ def _executor(num_jobs: int) -> Executor | None:
     if num_jobs == 1:
         return None
     # fork where there is one: workers start in milliseconds, and scripts need no
-    # `if __name__ == "__main__"` guard. They run only kaldi-native-fbank, lilcom and
-    # soundfile (no torch, no OpenMP), so the parent's threads cannot deadlock them.
+    # `if __name__ == "__main__"` guard. They run kaldi-native-fbank, lilcom and
+    # soundfile, and torch only in one thread (lhotse's resampling of speed-perturbed
+    # audio), so the parent's threads cannot deadlock them.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     return ProcessPoolExecutor(num_jobs, mp_context=multiprocessing.get_context(method))
 
