@@ -6,10 +6,13 @@
 #   bash recipes/digits/run.sh --num-train 60 --num-dev 10 --num-test 10 --epochs 1   # a smoke run
 #
 # Stage 0 synthesizes digit strings with espeak-ng (installed if missing), split
-# by voice; 1 computes 64-bin log-mel; 2 builds the lang directory, GMM mono and
-# triphone systems, their alignments, HCLG and the GMM baseline WER; 3 trains a
-# bL-ResNet-22 and a ResNet-22 of the same width (chunk mode); 4 exports
-# log-likelihoods as Kaldi archives; 5 decodes, scores and prints the table.
+# by voice, and the held-out test conditions (--extra-tests): test_other, the
+# test utterances spoken by flite (installed if missing), and test_tel, the test
+# audio through an 8 kHz round trip; 1 computes 64-bin log-mel; 2 builds the lang
+# directory, GMM mono and triphone systems, their alignments, HCLG and the GMM
+# baseline WER; 3 trains a bL-ResNet-22 and a ResNet-22 of the same width (chunk
+# mode, espeak-ng training data only); 4 exports log-likelihoods as Kaldi
+# archives; 5 decodes, scores and prints the table (a column per test set).
 set -euo pipefail
 cd "$(dirname "$0")"
 recipe_dir=$(pwd)
@@ -30,24 +33,38 @@ train_config=conf/train.yaml
 epochs=                   # empty: the config's
 width=                    # empty: the config's
 threads=2                 # torch threads for training and export
+extra_tests="test_other test_tel"  # held-out test conditions besides test (any of these two; "" for none)
 blasr_option_names="stage stop_stage nj seed num_train num_dev num_test data exp num_leaves total_gauss archs
-  train_config epochs width threads"
+  train_config epochs width threads extra_tests"
 
 . ../../local/log.sh
 . ../../local/parse_options.sh
 . ../../local/env.sh
 export OMP_NUM_THREADS=$threads
 
+tests="test $extra_tests"  # every test set is decoded with the LM weight and penalty chosen on dev
+extra_options=()
+for part in $extra_tests; do
+  case $part in
+    test_other) extra_options+=(--other-synth) ;;
+    test_tel) extra_options+=(--telephone) ;;
+    *) die "--extra-tests: unknown test set '$part' (test_other, test_tel)" ;;
+  esac
+done
+
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   log "stage 0: synthesize the digits corpus ($num_train / $num_dev / $num_test utterances, seed $seed)"
   bash ../../local/install_espeak.sh
+  if [[ " $extra_tests " == *" test_other "* ]]; then
+    bash ../../local/install_flite.sh
+  fi
   python -m blasr.prepare_digits --out $data/corpus --seed $seed --num-train $num_train --num-dev $num_dev \
-    --num-test $num_test --nj $nj
+    --num-test $num_test --nj $nj ${extra_options[@]+"${extra_options[@]}"}
 fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   log "stage 1: 64-bin log-mel features (16 kHz, snip-edges true)"
-  for part in train dev test; do
+  for part in train dev $tests; do
     python -m blasr.features --cuts $data/corpus/$part/cuts.jsonl.gz --out $data/fbank/$part \
       --sample-rate 16000 --nj $nj
   done
@@ -64,7 +81,7 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   python -m blasr.targets --cuts $data/fbank/train/cuts.jsonl.gz --ali-dir $exp/gmm/tri_ali --out $data/targets/train
   python -m blasr.targets --cuts $data/fbank/dev/cuts.jsonl.gz --ali-dir $exp/gmm/tri_ali_dev --out $data/targets/dev
   python -m blasr.mkgraph $data/lang $exp/gmm/tri $exp/gmm/tri/graph
-  for part in dev test; do
+  for part in dev $tests; do
     python -m blasr.gmm compute-likes --model $exp/gmm/tri --data $data/fbank/$part/cuts.jsonl.gz \
       --out $exp/gmm/tri/loglikes_$part
   done
@@ -72,9 +89,11 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   python -m blasr.decode --graph $exp/gmm/tri/graph --model $exp/gmm/tri/final.mdl \
     --loglikes scp:$exp/gmm/tri/loglikes_dev/loglikes.scp --text $data/corpus/dev/text \
     --out $exp/gmm/tri/decode_dev --sweep 3:15 --nj $nj
-  python -m blasr.decode --graph $exp/gmm/tri/graph --model $exp/gmm/tri/final.mdl \
-    --loglikes scp:$exp/gmm/tri/loglikes_test/loglikes.scp --text $data/corpus/test/text \
-    --out $exp/gmm/tri/decode_test --setting-from $exp/gmm/tri/decode_dev --nj $nj
+  for part in $tests; do
+    python -m blasr.decode --graph $exp/gmm/tri/graph --model $exp/gmm/tri/final.mdl \
+      --loglikes scp:$exp/gmm/tri/loglikes_$part/loglikes.scp --text $data/corpus/$part/text \
+      --out $exp/gmm/tri/decode_$part --setting-from $exp/gmm/tri/decode_dev --nj $nj
+  done
 fi
 
 overrides=()
@@ -92,8 +111,8 @@ fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   for arch in $archs; do
-    log "stage 4: export $arch log-likelihoods (log-posteriors minus log-priors) for dev and test"
-    for part in dev test; do
+    log "stage 4: export $arch log-likelihoods (log-posteriors minus log-priors) for dev and $tests"
+    for part in dev $tests; do
       python -m blasr.export --model $exp/$arch/final.pt --data $data/fbank/$part/cuts.jsonl.gz \
         --out $exp/$arch/loglikes_$part --device cpu
     done
@@ -107,11 +126,13 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
     python -m blasr.decode --graph $exp/gmm/tri/graph --model $exp/gmm/tri/final.mdl \
       --loglikes scp:$exp/$arch/loglikes_dev/loglikes.scp --text $data/corpus/dev/text \
       --out $exp/$arch/decode_dev --sweep 3:15 --nj $nj
-    python -m blasr.decode --graph $exp/gmm/tri/graph --model $exp/gmm/tri/final.mdl \
-      --loglikes scp:$exp/$arch/loglikes_test/loglikes.scp --text $data/corpus/test/text \
-      --out $exp/$arch/decode_test --setting-from $exp/$arch/decode_dev --nj $nj
+    for part in $tests; do
+      python -m blasr.decode --graph $exp/gmm/tri/graph --model $exp/gmm/tri/final.mdl \
+        --loglikes scp:$exp/$arch/loglikes_$part/loglikes.scp --text $data/corpus/$part/text \
+        --out $exp/$arch/decode_$part --setting-from $exp/$arch/decode_dev --nj $nj
+    done
     systems+=(--system "$arch=$exp/$arch")
   done
-  python -m blasr.results "${systems[@]}" --sets dev test --out $exp/results.md
+  python -m blasr.results "${systems[@]}" --sets dev $tests --out $exp/results.md
 fi
 log "done (stages $stage..$stop_stage)"

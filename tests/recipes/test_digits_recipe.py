@@ -22,9 +22,11 @@ BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "contention.py"
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (local/install_espeak.sh)")
 def test_digits_recipe_smoke(tmp_path):
     data, exp = tmp_path / "data", tmp_path / "exp"
+    # the held-out test conditions: test_other needs flite (local/install_flite.sh), test_tel only the test set
+    tests = ["test", "test_other", "test_tel"] if shutil.which("flite") else ["test", "test_tel"]
     command = ["bash", str(RECIPE), "--data", str(data), "--exp", str(exp), "--num-train", "60", "--num-dev", "10",
                "--num-test", "12", "--num-leaves", "40", "--total-gauss", "200", "--epochs", "1",
-               "--archs", "bl_resnet22_a2b3"]
+               "--archs", "bl_resnet22_a2b3", "--extra-tests", " ".join(tests[1:])]
     done = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
 
@@ -32,6 +34,15 @@ def test_digits_recipe_smoke(tmp_path):
     speakers = {part: {line.split()[1] for line in (data / "corpus" / part / "utt2spk").read_text().splitlines()}
                 for part in ("train", "dev", "test")}
     assert not speakers["train"] & speakers["test"] and not speakers["train"] & speakers["dev"]
+    # the extra test sets hear the 12 test utterances (same words) another way: flite's voices, 8 kHz
+    test_text = (data / "corpus" / "test" / "text").read_text()
+    assert (data / "corpus" / "test_tel" / "text").read_text() == test_text
+    if "test_other" in tests:
+        other = [line.split(maxsplit=1) for line in (data / "corpus" / "test_other" / "text").read_text().splitlines()]
+        by_index = {utt.rsplit("-", 1)[1]: words for utt, words in other}
+        assert by_index == {line.split(maxsplit=1)[0].rsplit("-", 1)[1]: line.split(maxsplit=1)[1]
+                            for line in test_text.splitlines()}
+        assert all(utt.startswith("flite_") for utt, _ in other)
     # stage 2: a tree of at most the requested size (as Kaldi's build-tree, leaves merged back after splitting
     # and rounded down to a multiple of 8), every training utterance aligned and given targets
     num_pdfs = int((exp / "gmm" / "tri" / "graph" / "num_pdfs").read_text())
@@ -42,9 +53,19 @@ def test_digits_recipe_smoke(tmp_path):
     assert (exp / "bl_resnet22_a2b3" / "final.pt").is_file()
     assert (exp / "bl_resnet22_a2b3" / "loglikes_test" / "loglikes.scp").is_file()
     table = (exp / "results.md").read_text().splitlines()
-    assert table[0] == "| system | params | MACs/frame | dev WER % | test WER % |"
-    rows = {line.split("|")[1].strip(): re.findall(r"([0-9.]+) \(\d+/\d+\)", line) for line in table[2:]}
+    assert table[0] == "| system | params | MACs/frame | dev WER % | " + " | ".join(f"{t} WER %" for t in tests) + " |"
+    rows = {line.split("|")[1].strip(): re.findall(r"([0-9.]+) \(\d+/(\d+)\)", line) for line in table[2:]}
     assert sorted(rows) == ["GMM triphone", "bl_resnet22_a2b3"]
+    # a WER for every set, each scored on the test set's words (the extra sets say the same digit strings)
+    words = [int(n) for _, n in rows["GMM triphone"]]
+    assert len(words) == 1 + len(tests) and words[2:] == [words[1]] * (len(tests) - 1)
+    assert all(len(r) == len(words) for r in rows.values())
+    for system in ("gmm/tri", "bl_resnet22_a2b3"):  # every test set decoded with the setting chosen on dev
+        assert all((exp / system / f"decode_{t}" / "wer").is_file() for t in tests)
+        chosen = re.findall(rf"LM weight \S+, penalty \S+ from {re.escape(str(exp / system / 'decode_dev'))}\n",
+                            done.stdout + done.stderr)
+        assert len(chosen) == len(tests) and len(set(chosen)) == 1, chosen
+    rows = {name: [wer for wer, _ in r] for name, r in rows.items()}
     gmm_test, bl_test = float(rows["GMM triphone"][1]), float(rows["bl_resnet22_a2b3"][1])
     # loose bounds: 60 utterances and one epoch only prove that the pipeline works
     assert gmm_test < 30.0, table
