@@ -182,7 +182,7 @@ def test_unreadable_image_is_counted_once_per_epoch(data_root, tmp_path, caplog)
 
 def test_resume_continues_exactly(data_root, tmp_path, monkeypatch):
     # An uninterrupted 2-epoch run that also checkpoints every step, keeping them all.
-    monkeypatch.setattr(loop_module, "prune_checkpoints", lambda directory, keep, keep_recent: None)
+    monkeypatch.setattr(loop_module, "prune_checkpoints", lambda directory, keep, keep_recent, protect=(): None)
     full = tmp_path / "full"
     history = train(tiny_config(data_root, full, save_every_steps=1))
     names = sorted(p.name for p in (full / "checkpoints").iterdir())
