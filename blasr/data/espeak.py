@@ -186,15 +186,32 @@ def english_voices(espeak: str) -> list[str]:
     return sorted(voices)
 
 
-def choose_voices(espeak: str, wanted: Sequence[str] | None) -> list[str]:
-    """``wanted`` (sorted, deduplicated) if espeak-ng has them all, every English voice if None."""
-    available = english_voices(espeak)
-    voices = sorted(set(wanted)) if wanted is not None else available
+def pick_voices(available: Sequence[str], wanted: Sequence[str] | None, missing: str) -> list[str]:
+    """``wanted`` (sorted, deduplicated) if ``available`` has them all, all of ``available`` if None; else an
+    error starting with ``missing`` (e.g. "espeak-ng has no English voice")."""
+    voices = sorted(set(wanted)) if wanted is not None else list(available)
     unknown = sorted(set(voices) - set(available))
     if unknown or not voices:
-        raise SynthesisError(f"espeak-ng has no English voice {unknown or voices} (it has {', '.join(available)}); "
+        raise SynthesisError(f"{missing} {unknown or voices} (it has {', '.join(available)}); "
                              "give some of those, or none for all")
     return voices
+
+
+def choose_voices(espeak: str, wanted: Sequence[str] | None) -> list[str]:
+    """``wanted`` (sorted, deduplicated) if espeak-ng has them all, every English voice if None."""
+    return pick_voices(english_voices(espeak), wanted, "espeak-ng has no English voice")
+
+
+def run_synthesizer(command: Sequence[str], utterance: SpokenUtterance, name: str) -> tuple[np.ndarray, int]:
+    """Run a synthesizer ``command`` that writes one WAV file to stdout: its int16 samples and rate; an error
+    naming the utterance, ``name`` and the command if it fails or writes nothing."""
+    result = subprocess.run(list(command), capture_output=True)
+    if result.returncode != 0 or not result.stdout:
+        raise SynthesisError(
+            f"utterance {utterance.id}: {name} failed (exit {result.returncode}): {' '.join(command)!r}: "
+            f"{result.stderr.decode(errors='replace').strip() or 'no audio'}"
+        )
+    return soundfile.read(io.BytesIO(result.stdout), dtype="int16")
 
 
 def run_espeak(espeak: str, utterance: SpokenUtterance) -> np.ndarray:
@@ -202,13 +219,7 @@ def run_espeak(espeak: str, utterance: SpokenUtterance) -> np.ndarray:
 
     command = [espeak, "--stdout", "-v", utterance.voice, "-s", str(utterance.speed_wpm), "-p", str(utterance.pitch),
                utterance.text]
-    result = subprocess.run(command, capture_output=True)
-    if result.returncode != 0 or not result.stdout:
-        raise SynthesisError(
-            f"utterance {utterance.id}: espeak-ng failed (exit {result.returncode}): {' '.join(command)!r}: "
-            f"{result.stderr.decode(errors='replace').strip() or 'no audio'}"
-        )
-    samples, rate = soundfile.read(io.BytesIO(result.stdout), dtype="int16")
+    samples, rate = run_synthesizer(command, utterance, "espeak-ng")
     if rate != ESPEAK_RATE or samples.ndim != 1:
         raise SynthesisError(f"utterance {utterance.id}: espeak-ng gave {rate} Hz with shape {samples.shape}, "
                              f"expected mono {ESPEAK_RATE} Hz (an MBROLA voice? give espeak-ng's own voices)")

@@ -27,15 +27,13 @@ A speaker is ``flite_<voice>`` (one per voice: flite has no voice variants).
 
 from __future__ import annotations
 
-import io
 import shutil
 import subprocess
 from typing import Sequence
 
 import numpy as np
-import soundfile
 
-from blasr.data.espeak import SpokenUtterance, SynthesisError, finish_speech, trim_silence
+from blasr.data.espeak import SpokenUtterance, SynthesisError, finish_speech, pick_voices, run_synthesizer, trim_silence
 
 SPEAKER_PREFIX = "flite_"
 ESPEAK_DEFAULT_WPM = 175  # espeak-ng's -s default: the rate flite speaks at with duration_stretch 1
@@ -71,13 +69,7 @@ def flite_voices(flite: str) -> list[str]:
 
 def choose_voices(flite: str, wanted: Sequence[str] | None) -> list[str]:
     """``wanted`` (sorted, deduplicated) if flite has them all, every voice if None."""
-    available = flite_voices(flite)
-    voices = sorted(set(wanted)) if wanted is not None else available
-    unknown = sorted(set(voices) - set(available))
-    if unknown or not voices:
-        raise SynthesisError(f"flite has no voice {unknown or voices} (it has {', '.join(available)}); "
-                             "give some of those, or none for all")
-    return voices
+    return pick_voices(flite_voices(flite), wanted, "flite has no voice")
 
 
 def speaker_voice(speaker: str) -> str:
@@ -94,13 +86,7 @@ def run_flite(flite: str, utterance: SpokenUtterance) -> tuple[np.ndarray, int]:
     stretch = ESPEAK_DEFAULT_WPM / utterance.speed_wpm
     command = [flite, "-voice", voice, "--setf", f"duration_stretch={stretch:.4f}", "-t", utterance.text,
                "-o", "/dev/stdout"]
-    result = subprocess.run(command, capture_output=True)
-    if result.returncode != 0 or not result.stdout:
-        raise SynthesisError(
-            f"utterance {utterance.id}: flite failed (exit {result.returncode}): {' '.join(command)!r}: "
-            f"{result.stderr.decode(errors='replace').strip() or 'no audio'}"
-        )
-    samples, rate = soundfile.read(io.BytesIO(result.stdout), dtype="int16")
+    samples, rate = run_synthesizer(command, utterance, "flite")
     if samples.ndim != 1:
         raise SynthesisError(f"utterance {utterance.id}: flite voice {voice} gave shape {samples.shape}, "
                              "expected mono")
