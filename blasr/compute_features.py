@@ -36,14 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     cli.setup_logging()
     config = FbankConfig(sample_rate=args.sample_rate, num_mel_bins=args.num_mel_bins, dither=args.dither,
                          snip_edges=args.snip_edges == "true")
-    try:
-        manifest, report = compute_features(args.cuts, args.out, config, num_jobs=args.nj, overwrite=args.overwrite)
-    except (OSError, ValueError, FeatureError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(report.summary())
-    print(f"wrote {manifest}")
-    return 0
+    return cli.write_and_report(
+        lambda: compute_features(args.cuts, args.out, config, num_jobs=args.nj, overwrite=args.overwrite),
+        (OSError, ValueError, FeatureError))
 
 
 if __name__ == "__main__":

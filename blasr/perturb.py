@@ -40,20 +40,18 @@ def main(argv: list[str] | None = None) -> int:
                    help="augmented copies of every speed copy; default none")
     p.add_argument("--augment-copies", choices=("each", "one"), default=d.augment_copies,
                    help="each: one copy per --augment kind; one: a single copy, its kind drawn per recording")
-    p.add_argument("--noise-snr", type=float, nargs=2, default=list(d.noise_snr), metavar=("LOW", "HIGH"),
-                   help="SNR range (dB) of noise copies")
-    p.add_argument("--babble-snr", type=float, nargs=2, default=list(d.babble_snr), metavar=("LOW", "HIGH"),
-                   help="SNR range (dB) of babble copies")
-    p.add_argument("--babble-speakers", type=int, nargs=2, default=list(d.babble_speakers), metavar=("LOW", "HIGH"),
-                   help="how many other utterances make one babble")
+
+    def add_range(flag: str, default: tuple, help: str, kind: type = float) -> None:
+        p.add_argument(flag, type=kind, nargs=2, default=list(default), metavar=("LOW", "HIGH"), help=help)
+
+    add_range("--noise-snr", d.noise_snr, "SNR range (dB) of noise copies")
+    add_range("--babble-snr", d.babble_snr, "SNR range (dB) of babble copies")
+    add_range("--babble-speakers", d.babble_speakers, "how many other utterances make one babble", int)
     p.add_argument("--babble-pool", type=int, default=d.babble_pool,
                    help="babble is drawn from this many first cuts of --cuts")
-    p.add_argument("--reverb-t60", type=float, nargs=2, default=list(d.reverb_t60), metavar=("LOW", "HIGH"),
-                   help="range of the simulated rooms' T60 (s)")
-    p.add_argument("--reverb-drr", type=float, nargs=2, default=list(d.reverb_drr), metavar=("LOW", "HIGH"),
-                   help="range of their direct-to-reverberant ratio (dB)")
-    p.add_argument("--telephone-band", type=float, nargs=2, default=list(d.telephone_band), metavar=("LOW", "HIGH"),
-                   help="band-pass (Hz) of telephone copies")
+    add_range("--reverb-t60", d.reverb_t60, "range of the simulated rooms' T60 (s)")
+    add_range("--reverb-drr", d.reverb_drr, "range of their direct-to-reverberant ratio (dB)")
+    add_range("--telephone-band", d.telephone_band, "band-pass (Hz) of telephone copies")
     p.add_argument("--no-telephone-band", action="store_true", help="telephone copies: the 8 kHz round trip alone")
     p.add_argument("--telephone-mulaw", action=argparse.BooleanOptionalAction, default=d.telephone_mulaw,
                    help="telephone copies: 8-bit mu-law at 8 kHz")
@@ -69,14 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         telephone_band=None if args.no_telephone_band else tuple(args.telephone_band),
         telephone_mulaw=args.telephone_mulaw, seed=args.seed,
     )
-    try:
-        manifest, report = write_perturbed(args.cuts, args.out, options, overwrite=args.overwrite)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(report.summary())
-    print(f"wrote {manifest}")
-    return 0
+    return cli.write_and_report(lambda: write_perturbed(args.cuts, args.out, options, overwrite=args.overwrite))
 
 
 if __name__ == "__main__":

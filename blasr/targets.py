@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
                         "get the alignment of the clean copy they were made from, in place of their own")
     args = p.parse_args(argv)
     cli.setup_logging()
-    try:
+
+    def write():
         if args.ali_dir:
             experiment = load_kaldi_experiment(args.ali_dir, args.lang, load_gmm=False)
             alignments, num_pdfs = experiment.pdf_alignments, experiment.num_pdfs
@@ -52,13 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             alignments = args.pdf_ali
             num_pdfs = args.num_pdfs if args.num_pdfs is not None else read_num_pdfs(archive_path(args.pdf_ali))
-        manifest, report = attach_targets(args.cuts, alignments, args.out, args.max_mismatch, num_pdfs=num_pdfs)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(report.summary())
-    print(f"wrote {manifest}")
-    return 0
+        return attach_targets(args.cuts, alignments, args.out, args.max_mismatch, num_pdfs=num_pdfs)
+
+    return cli.write_and_report(write)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""What the programs (``blasr/*.py``) share: one help layout, one ``--nj``, one log format.
+"""What the programs (``blasr/*.py``) share: one help layout, one ``--nj``, one log format, one way to
+report a written manifest (:func:`write_and_report`).
 
 Every program builds its parser with :func:`parser` (subcommands with
 :func:`subparser`): the description is printed as written and each option's
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 
@@ -55,3 +58,17 @@ def add_nj(p: argparse.ArgumentParser, default: int, help: str, old: Sequence[st
 def setup_logging() -> None:
     """INFO messages with a time stamp on stderr (what every program logs)."""
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+
+
+def write_and_report(write: Callable[[], tuple[Any, Any]],
+                     errors: tuple[type[BaseException], ...] = (OSError, ValueError)) -> int:
+    """Run ``write`` (returns the written manifest and its report): print the report's summary and
+    ``wrote MANIFEST``, exit status 0; one of ``errors`` becomes ``error: ...`` on stderr, status 1."""
+    try:
+        manifest, report = write()
+    except errors as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(report.summary())
+    print(f"wrote {manifest}")
+    return 0
