@@ -1,3 +1,5 @@
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +12,12 @@ from tests.features.synthetic import tones_and_noise, write_wav
 # Feature frames per utterance: shorter and longer than a 49-frame window, one of a single frame.
 FRAMES = (30, 49, 50, 77, 1, 123, 5, 61)
 NUM_PDFS = 8000  # above every pdf_id below
+
+# the synthesizers the corpus tests run (installed by local/test.sh where it can)
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
+                                  reason="espeak-ng is not installed (local/install_espeak.sh)")
+needs_flite = pytest.mark.skipif(shutil.which("flite") is None,
+                                 reason="flite is not installed (local/install_flite.sh)")
 
 
 def pdf_id(utterance: int, frame: int) -> int:

@@ -4,7 +4,6 @@ The espeak-ng tests are skipped when espeak-ng is not installed (local/install_e
 """
 
 import json
-import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -28,12 +27,10 @@ from blasr.data.digits import (
     write_dict_dir,
 )
 from blasr.kaldi.lang.prepare import prepare_lang, read_dict_dir
+from tests.data.conftest import needs_espeak
 
 # "en-us" is a prefix of "en-us-nyc": utterance ids must still sort by speaker.
 VOICES = ("en-gb", "en-us", "en-us-nyc", "en-gb-x-rp")
-
-needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
-                                  reason="espeak-ng is not installed (local/install_espeak.sh)")
 
 
 # -- pure functions -----------------------------------------------------------------------------

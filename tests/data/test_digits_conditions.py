@@ -5,7 +5,6 @@ each test is skipped when its synthesizer is missing.
 """
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -30,11 +29,7 @@ from blasr.data.digits import (
     split_speakers,
 )
 from blasr.features import FbankConfig, compute_features
-
-needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
-                                  reason="espeak-ng is not installed (local/install_espeak.sh)")
-needs_flite = pytest.mark.skipif(shutil.which("flite") is None,
-                                 reason="flite is not installed (local/install_flite.sh)")
+from tests.data.conftest import needs_espeak, needs_flite
 
 VOICES = ("en-gb", "en-us", "en-us-nyc", "en-gb-x-rp")
 FLITE_VOICES = ["awb", "awb_time", "kal", "kal16", "rms", "slt"]  # flite 2.2's, as `flite -lv` lists them

@@ -4,7 +4,6 @@ The espeak-ng test is skipped when espeak-ng is not installed (local/install_esp
 """
 
 import json
-import shutil
 from collections import Counter
 
 import pytest
@@ -25,9 +24,7 @@ from blasr.data.readspeech import (
 )
 from blasr.kaldi.lang.ngram import perplexity, train_arpa
 from blasr.kaldi.lang.prepare import read_dict_dir
-
-needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
-                                  reason="espeak-ng is not installed (local/install_espeak.sh)")
+from tests.data.conftest import needs_espeak
 
 LEXICON = {w: [("X",)] for w in "and the lord said unto moses speak to children of israel god saw light it was good "
                                   "in beginning created heaven earth lord's".split()}
