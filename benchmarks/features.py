@@ -12,7 +12,8 @@ Measures, each as the median of ``--runs`` runs:
    second for window mode (batch 256) and chunk mode (C = 100, batch 16), for
    each ``--workers``, batches consumed as fast as possible (no model); with
    ``--spec-augment``, each again with SpecAugment masks (m_F = 2, F = 20,
-   m_T = 2, T = 40, p = 0.2).
+   m_T = 2, T = 40, p = 0.2); with ``--spec-warp W``, again with VTLP warps
+   alone (factor from U[1 - W, 1 + W]).
 
 Audio is tones plus noise, generated into a temporary directory.
 """
@@ -76,6 +77,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--spec-augment", action="store_true", help="time the loader with SpecAugment masks too")
+    parser.add_argument("--spec-warp", type=float, default=0.0,
+                        help="time the loader with VTLP warps (factor from U[1 - this, 1 + this]) too; 0: not")
     parser.add_argument("--skip-features", action="store_true", help="only the loader (features at 1 job, untimed)")
     args = parser.parse_args()
     logging.disable(logging.INFO)
@@ -121,6 +124,7 @@ def main() -> None:
         with_targets, _ = attach_targets(manifest, alignments, root / "targets", num_pdfs=32000)
         frames = sum(len(v) for v in alignments.values())
         masks = [None, SpecAugment(2, 20, 2, 40, 0.2)] if args.spec_augment else [None]
+        masks += [SpecAugment(freq_warp=args.spec_warp, high_hz=4000.0)] if args.spec_warp > 0 else []
         for mode, chunk, batch in (("window", None, 256), ("chunk", 100, 16)):
             for workers in args.workers:
                 for spec_augment in masks:
@@ -133,7 +137,8 @@ def main() -> None:
 
                     seconds = median_time(epoch, args.runs)
                     label = f"C = 1, batch {batch}" if mode == "window" else f"C = {chunk}, batch {batch}"
-                    label += ", SpecAugment" if spec_augment is not None else ""
+                    if spec_augment is not None:
+                        label += ", VTLP warp" if spec_augment.freq_warp > 0 else ", SpecAugment"
                     print(f"| `FrameLoader` {mode} mode ({frames:,} frames) | {label}, {workers} worker(s) | "
                           f"{frames / seconds:,.0f} frames/s |")
     print()

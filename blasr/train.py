@@ -37,6 +37,8 @@ _HELP = {
     "spec_time_masks": "SpecAugment: time masks per utterance on the training input (0: none)",
     "spec_time_width": "SpecAugment: each time mask covers U{0..min(this, fraction x frames)} frames",
     "spec_time_fraction": "SpecAugment: a time mask covers at most this fraction of the utterance",
+    "spec_freq_warp": "VTLP: warp the mel axis of each training utterance by a factor from U[1 - this, 1 + this] "
+                      "(Kaldi's VTLN warp; 0: none)",
     "epochs": "training epochs",
     "lr": "learning rate (default: base-lr x global target frames per step / base-batch-frames)",
     "base_lr": "learning rate per --base-batch-frames target frames per step",

@@ -73,6 +73,7 @@ class TrainConfig:
     spec_time_masks: int = 0         # m_T: time masks per utterance
     spec_time_width: int = 40        # T: the widest time mask, in frames
     spec_time_fraction: float = 0.2  # p: a time mask covers at most this fraction of the utterance
+    spec_freq_warp: float = 0.0      # VTLP: a warp factor per utterance from U[1 - this, 1 + this]; 0: none
     # optimisation (Appendix B.1)
     epochs: int = 16
     lr: float | None = None          # None: base_lr x global target frames per step / base_batch_frames
@@ -112,7 +113,17 @@ class TrainConfig:
     @property
     def spec_augment(self) -> SpecAugment:
         return SpecAugment(self.spec_freq_masks, self.spec_freq_width, self.spec_time_masks, self.spec_time_width,
-                           self.spec_time_fraction)
+                           self.spec_time_fraction, self.spec_freq_warp)
+
+
+def spec_augment_for(spec: SpecAugment, features: dict[str, Any]) -> SpecAugment:
+    """``spec`` with the warp band of the training features (``fbank.json`` in ``feature_settings``), if known."""
+    fbank = features.get("fbank")
+    if not fbank or spec.freq_warp <= 0:
+        return spec
+    nyquist = fbank["sample_rate"] / 2
+    high = fbank["high_freq"] if fbank["high_freq"] > 0 else nyquist + fbank["high_freq"]
+    return replace(spec, low_hz=float(fbank["low_freq"]), high_hz=float(high))
 
 
 def field_names() -> set[str]:
@@ -196,6 +207,8 @@ def check(config: TrainConfig) -> TrainConfig:
             raise ValueError(f"{name} must be >= 0, got {getattr(config, name)}")
     if not 0 <= config.spec_time_fraction <= 1:
         raise ValueError(f"spec_time_fraction must be in [0, 1], got {config.spec_time_fraction}")
+    if not 0 <= config.spec_freq_warp < 0.5:
+        raise ValueError(f"spec_freq_warp must be in [0, 0.5), got {config.spec_freq_warp}")
     if config.select not in SELECTIONS:
         raise ValueError(f"select {config.select!r}: choose one of {SELECTIONS}")
     if config.select_metric not in SELECT_METRICS:

@@ -40,7 +40,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from blasr.acoustic.config import TrainConfig, check, resolve, to_yaml
+from blasr.acoustic.config import TrainConfig, check, resolve, spec_augment_for, to_yaml
 from blasr.acoustic.model_file import TRAINING_FORMAT, feature_settings, model_info
 from blasr.acoustic.objective import frame_sums, mean_loss
 from blasr.acoustic.optim import build_optimizer, epoch_decay_schedule
@@ -102,7 +102,8 @@ class SpeechTrainer(Trainer):
     sum_names = ("loss", "correct", "frames")  # summed cross-entropy, correct frames, valid frames
     resume_options = ("epochs", "lr", "weight_decay", "mode", "chunk_frames", "seed", "grad_clip",
                       "max_steps_per_epoch", "lr_decay", "lr_decay_from_epoch", "sync_bn", "spec_freq_masks",
-                      "spec_freq_width", "spec_time_masks", "spec_time_width", "spec_time_fraction")
+                      "spec_freq_width", "spec_time_masks", "spec_time_width", "spec_time_fraction",
+                      "spec_freq_warp")
     curves = (Curve("loss", "train/loss", "cross-entropy (nats / frame)"),
               Curve("frame_acc", "train/frame_acc", "frame accuracy (%)"))
     batch_items = "utterances"
@@ -121,12 +122,15 @@ class SpeechTrainer(Trainer):
             raise ValueError(f"--arch {config.arch} is an {get_entry(config.arch).domain} architecture; "
                              "list speech ones with `python -m blasr.profile --list`")
 
+        features = feature_settings(next(iter(open_cuts(config.data))), config.normalization, config.norm_vars,
+                                    config.cmvn)
         loader_options = dict(normalization=config.normalization, cmvn=config.cmvn, norm_vars=config.norm_vars,
                               rank=context.rank, world_size=context.world_size, device=self.device if cuda else None)
         self.train_loader = FrameLoader(
             config.data, mode=config.mode, chunk_frames=None if config.mode == "window" else config.chunk_frames,
             batch_size=config.batch_size, num_workers=config.workers, seed=config.seed,
-            shuffle_buffer_frames=config.shuffle_buffer_frames, spec_augment=config.spec_augment, **loader_options)
+            shuffle_buffer_frames=config.shuffle_buffer_frames,
+            spec_augment=spec_augment_for(config.spec_augment, features), **loader_options)
         self.valid_loader = None
         if config.valid_data:  # never masked: the held-out metrics (and --select best) see the plain input
             self.valid_loader = FrameLoader(
@@ -139,10 +143,7 @@ class SpeechTrainer(Trainer):
         self.model_options = {k: v for k, v in dict(num_classes=num_pdfs, width=config.width,
                                                      upsample=config.upsample).items() if v is not None}
         model = create_model(config.arch, **self.model_options)
-        self.model_info = model_info(
-            config.arch, self.model_options, model, self.class_counts,
-            feature_settings(next(iter(open_cuts(config.data))), config.normalization, config.norm_vars,
-                             config.cmvn))
+        self.model_info = model_info(config.arch, self.model_options, model, self.class_counts, features)
         if config.sync_bn and context.is_distributed:
             model = convert_sync_batchnorm(model, self.device)
         model = model.to(self.device, memory_format=self.memory_format)

@@ -1,4 +1,7 @@
-"""SpecAugment masks: drawn per utterance from (seed, epoch, id), on all three channels, never on targets."""
+"""SpecAugment masks and VTLP warps: drawn per utterance from (seed, epoch, id), on all three channels, never on
+targets."""
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -49,6 +52,49 @@ def test_masked_values_are_zero_on_all_three_channels(rng):
         SpecAugment(time_fraction=1.5)
     with pytest.raises(ValueError, match="freq_masks"):
         SpecAugment(freq_masks=-1)
+
+
+def test_vtlp_warp_reads_each_bin_at_its_vtln_warped_centre():
+    warp = SpecAugment(freq_warp=0.1)
+    identity = warp.warp_sources(1.0, 64)
+    np.testing.assert_allclose(identity, np.arange(64), atol=1e-9)
+    inputs = np.random.default_rng(0).standard_normal((3, 7, 64)).astype(np.float32)
+    assert warp.warp(inputs, 1.0) is inputs
+    mel = lambda hz: 1127.0 * np.log(1.0 + hz / 700.0)  # noqa: E731
+    step = (mel(8000.0) - mel(20.0)) / 65
+    for alpha in (0.9, 1.1):
+        sources = warp.warp_sources(alpha, 64)
+        assert np.all(np.diff(sources) >= 0) and sources.min() >= 0 and sources.max() <= 63
+        # between the inflection points Kaldi's VTLN maps f to f / alpha: the bin centred at
+        # c reads the input at the fractional bin of c / alpha
+        for k in (10, 30, 50):
+            centre_hz = 700.0 * (np.exp((mel(20.0) + step * (k + 1)) / 1127.0) - 1.0)
+            assert sources[k] == pytest.approx((mel(centre_hz / alpha) - mel(20.0)) / step - 1, abs=1e-9)
+        # a ramp over the bins is read back at the sources, on every channel
+        ramp = np.broadcast_to(np.arange(64, dtype=np.float32), (3, 5, 64))
+        np.testing.assert_allclose(warp.warp(ramp, alpha), np.broadcast_to(sources, (3, 5, 64)), atol=1e-4)
+    # the factor is U[0.9, 1.1], fixed by (seed, epoch, utterance), drawn apart from the masks
+    factors = [warp.warp_factor(0, epoch, "utt") for epoch in range(200)]
+    assert 0.9 <= min(factors) < 0.92 and 1.08 < max(factors) <= 1.1
+    assert warp.warp_factor(0, 3, "utt") == warp.warp_factor(0, 3, "utt") != warp.warp_factor(1, 3, "utt")
+    warped_masks = replace(MASKS, freq_warp=0.1)
+    assert warped_masks.draw(100, 64, 0, 2, "x") == MASKS.draw(100, 64, 0, 2, "x")
+    out = warped_masks.apply(inputs, 0, 2, "x")
+    masked = MASKS.apply(warp.warp(inputs, warped_masks.warp_factor(0, 2, "x")), 0, 2, "x")
+    np.testing.assert_array_equal(out, masked)  # warp first, then the same masks
+    assert SpecAugment(freq_warp=0.05).enabled and not SpecAugment().enabled
+    with pytest.raises(ValueError, match="freq_warp"):
+        SpecAugment(freq_warp=0.6)
+
+
+def test_the_trainer_takes_the_warp_band_from_the_features():
+    from blasr.acoustic.config import spec_augment_for
+
+    fbank = dict(sample_rate=8000, low_freq=20.0, high_freq=-200.0)
+    spec = spec_augment_for(SpecAugment(freq_warp=0.1), dict(fbank=fbank))
+    assert (spec.low_hz, spec.high_hz) == (20.0, 3800.0)
+    assert spec_augment_for(SpecAugment(freq_warp=0.1), dict(fbank=None)).high_hz == 8000.0
+    assert spec_augment_for(SpecAugment(), dict(fbank=fbank)).high_hz == 8000.0  # no warp: untouched
 
 
 def masked_reference(manifest, seed: int, epoch: int) -> dict:
