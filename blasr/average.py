@@ -14,12 +14,11 @@ Reads EXP/metrics.jsonl and EXP/checkpoints/epoch_NNN.pt, writes EXP/final.pt
 from __future__ import annotations
 
 import argparse
-import logging
+import sys
 
 from blasr.acoustic.selection import METRICS, select_model
 from blasr.training.averaging import SELECTIONS
 from blasr.utils import cli
-from blasr.utils.checkpoint import CheckpointError
 from blasr.utils.distributed import setup_logging
 
 
@@ -36,15 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli.program
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     with setup_logging(0):
-        try:
-            select_model(args.exp, args.select, args.select_metric, args.avg, out=args.out)
-        except (CheckpointError, FileNotFoundError, ValueError) as error:
-            logging.getLogger("blasr.average").error("%s", error)
-            raise SystemExit(1) from None
+        select_model(args.exp, args.select, args.select_metric, args.avg, out=args.out)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

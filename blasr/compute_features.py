@@ -16,10 +16,10 @@ import sys
 
 from blasr.features.config import FbankConfig
 from blasr.features.extract import compute_features
-from blasr.features.fbank import FeatureError
 from blasr.utils import cli
 
 
+@cli.program
 def main(argv: list[str] | None = None) -> int:
     p = cli.parser("blasr.compute_features", __doc__)
     p.add_argument("--cuts", required=True, help="cut manifest (cuts.jsonl.gz) with recordings")
@@ -37,8 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     config = FbankConfig(sample_rate=args.sample_rate, num_mel_bins=args.num_mel_bins, dither=args.dither,
                          snip_edges=args.snip_edges == "true")
     return cli.write_and_report(
-        lambda: compute_features(args.cuts, args.out, config, num_jobs=args.nj, overwrite=args.overwrite),
-        (OSError, ValueError, FeatureError))
+        lambda: compute_features(args.cuts, args.out, config, num_jobs=args.nj, overwrite=args.overwrite))
 
 
 if __name__ == "__main__":

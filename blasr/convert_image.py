@@ -17,17 +17,14 @@ from blasr.image.convert import convert_checkpoint
 from blasr.utils import cli
 
 
+@cli.program
 def main(argv: list[str] | None = None) -> int:
     p = cli.parser("blasr.convert_image", __doc__)
     p.add_argument("src", help="released checkpoint, e.g. ImageNet-bLResNet-50-a2-b4.pth.tar")
     p.add_argument("dst", help="output file (.pt)")
     p.add_argument("--arch", help="blasr architecture (default: told by the source file name)")
     args = p.parse_args(argv)
-    try:
-        path = convert_checkpoint(args.src, args.dst, args.arch)
-    except Exception as error:  # noqa: BLE001 - report and exit non-zero
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    path = convert_checkpoint(args.src, args.dst, args.arch)
     print(f"wrote {path} (upsample=nearest, as the weights were trained)")
     return 0
 

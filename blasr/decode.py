@@ -28,7 +28,6 @@ from blasr.kaldi.decoding.decode import DecodeOptions, check_num_pdfs
 from blasr.kaldi.decoding.decode_dir import decode_and_score
 from blasr.kaldi.formats.model import read_transition_model
 from blasr.utils import cli
-from blasr.utils.checkpoint import CheckpointError
 
 
 def _lm_weights(text: str) -> list[float]:
@@ -49,6 +48,7 @@ def _dev_setting(decode_dir: str) -> tuple[float, float]:
         raise ValueError(f"{path}: expected a line ending in wer_LMWT_WIP, got {name!r}") from None
 
 
+@cli.program
 def main(argv: list[str] | None = None) -> int:
     defaults = DecodeOptions()
     p = cli.parser("blasr.decode", __doc__)
@@ -90,30 +90,22 @@ def main(argv: list[str] | None = None) -> int:
     cli.setup_logging()
 
     if args.setting_from:
-        try:
-            lm_weight, args.word_insertion_penalty = _dev_setting(args.setting_from)
-        except (OSError, ValueError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
+        lm_weight, args.word_insertion_penalty = _dev_setting(args.setting_from)
         args.acoustic_scale = 1.0 / lm_weight
         logging.getLogger("blasr").info("LM weight %g, penalty %g from %s", lm_weight, args.word_insertion_penalty,
                                         args.setting_from)
     options = DecodeOptions(acoustic_scale=args.acoustic_scale, beam=args.beam, lattice_beam=args.lattice_beam,
                             max_active=args.max_active, word_insertion_penalty=args.word_insertion_penalty)
-    try:
-        loglikes = args.loglikes
-        if args.nnet:
-            threads = max(1, (os.cpu_count() or 1) // args.nj)  # the decoding processes share the cores
-            loglikes = NetworkScores(args.nnet, args.data, NnetForwardOptions(prior_scale=args.prior_scale),
-                                     device=args.device, threads=threads)
-            # loaded once here (decoding processes load their own copy; with --nj 1 this one scores)
-            check_num_pdfs(loglikes.trained.num_classes, read_transition_model(args.model), args.nnet)
-        result = decode_and_score(loglikes, args.graph, args.model, args.out, args.text, args.words,
-                                  options, args.sweep, ignore=args.ignore, num_jobs=args.nj,
-                                  lattices=args.lattices, segments=args.segments)
-    except (OSError, ValueError, CheckpointError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    loglikes = args.loglikes
+    if args.nnet:
+        threads = max(1, (os.cpu_count() or 1) // args.nj)  # the decoding processes share the cores
+        loglikes = NetworkScores(args.nnet, args.data, NnetForwardOptions(prior_scale=args.prior_scale),
+                                 device=args.device, threads=threads)
+        # loaded once here (decoding processes load their own copy; with --nj 1 this one scores)
+        check_num_pdfs(loglikes.trained.num_classes, read_transition_model(args.model), args.nnet)
+    result = decode_and_score(loglikes, args.graph, args.model, args.out, args.text, args.words,
+                              options, args.sweep, ignore=args.ignore, num_jobs=args.nj,
+                              lattices=args.lattices, segments=args.segments)
     print(result.decoding.summary())
     if result.counts is not None:
         name = f" (LMWT {result.setting[0]:g}, WIP {result.setting[1]:g})" if result.setting else ""

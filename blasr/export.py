@@ -19,7 +19,6 @@ import sys
 
 from blasr.inference import NnetForwardOptions, export_posteriors
 from blasr.utils import cli
-from blasr.utils.checkpoint import CheckpointError
 from blasr.utils.distributed import setup_logging
 
 
@@ -54,21 +53,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli.program
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     with setup_logging(0):
-        try:
-            options = NnetForwardOptions(apply_log=args.apply_log and not args.no_softmax,
-                                         no_softmax=args.no_softmax, prior_scale=args.prior_scale,
-                                         prior_floor=args.prior_floor)
-            result = export_posteriors(
-                args.model, args.data, args.out, options, use_priors=args.priors,
-                class_frame_counts=args.class_frame_counts, chunk_frames=args.chunk_frames or None,
-                device=args.device, amp=args.amp, name=args.name, cmvn=args.cmvn, progress=sys.stderr.isatty(),
-                optimize=args.optimize)
-        except (CheckpointError, FileNotFoundError, ValueError) as error:
-            logging.getLogger("blasr.export").error("%s", error)
-            raise SystemExit(1) from None
+        options = NnetForwardOptions(apply_log=args.apply_log and not args.no_softmax,
+                                     no_softmax=args.no_softmax, prior_scale=args.prior_scale,
+                                     prior_floor=args.prior_floor)
+        result = export_posteriors(
+            args.model, args.data, args.out, options, use_priors=args.priors,
+            class_frame_counts=args.class_frame_counts, chunk_frames=args.chunk_frames or None,
+            device=args.device, amp=args.amp, name=args.name, cmvn=args.cmvn, progress=sys.stderr.isatty(),
+            optimize=args.optimize)
         if result.failed:
             logging.getLogger("blasr.export").error(
                 "%d of %d utterances failed; see %s", result.failed, result.failed + result.report.kept,

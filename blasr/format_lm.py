@@ -15,6 +15,7 @@ from blasr.kaldi.lang.format_lm import format_lm_dir
 from blasr.utils import cli
 
 
+@cli.program
 def main(argv: list[str] | None = None) -> int:
     p = cli.parser("blasr.format_lm", __doc__)
     p.add_argument("lang_dir", help="lang directory (phones.txt, words.txt, L_disambig.fst, ...)")
@@ -24,11 +25,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="n-grams with words not in words.txt: an error, or left out and counted (arpa2fst)")
     args = p.parse_args(argv)
     cli.setup_logging()
-    try:
-        out = format_lm_dir(args.lang_dir, args.arpa, args.out_dir, args.unknown_words)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    out = format_lm_dir(args.lang_dir, args.arpa, args.out_dir, args.unknown_words)
     print(f"wrote {out / 'G.fst'}")
     return 0
 

@@ -59,6 +59,7 @@ def _compute_likes(args: argparse.Namespace) -> int:
     return 1 if report.num_skipped else 0
 
 
+@cli.program
 def main(argv: list[str] | None = None) -> int:
     p = cli.parser("blasr.gmm", __doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -108,11 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     c.set_defaults(run=_compute_likes)
     args = p.parse_args(argv)
     cli.setup_logging()
-    try:
-        return args.run(args)
-    except (OSError, ValueError, KeyError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    return args.run(args)
 
 
 if __name__ == "__main__":

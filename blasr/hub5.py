@@ -59,6 +59,7 @@ def _table(args: argparse.Namespace) -> None:
         Path(args.out).write_text(table + "\n")
 
 
+@cli.program
 def main(argv: list[str] | None = None) -> int:
     p = cli.parser("blasr.hub5", __doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -82,11 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--out", help="also write the table to this file")
     t.set_defaults(run=_table)
     args = p.parse_args(argv)
-    try:
-        args.run(args)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    args.run(args)
     return 0
 
 

@@ -32,6 +32,7 @@ from blasr.data.manifests import (
 from blasr.utils import cli
 
 
+@cli.program
 def main(argv: list[str] | None = None) -> int:
     p = cli.parser("blasr.manifests", __doc__)
     source = p.add_mutually_exclusive_group(required=True)
@@ -49,18 +50,14 @@ def main(argv: list[str] | None = None) -> int:
                         "overshoots truncated (extract-segments)")
     args = p.parse_args(argv)
     cli.setup_logging()
-    try:
-        if args.kaldi_dir:
-            cuts, report = cuts_from_kaldi_data_dir(args.kaldi_dir, args.sample_rate,
-                                                    min_segment_length=args.min_segment_length,
-                                                    max_overshoot=args.max_overshoot)
-        else:
-            paths = find_audio_files(args.audio, args.extensions) if args.audio else read_path_list(args.audio_list)
-            cuts, report = cuts_from_audio_files(paths, args.sample_rate)
-        manifest = write_manifests(cuts, args.out, report)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    if args.kaldi_dir:
+        cuts, report = cuts_from_kaldi_data_dir(args.kaldi_dir, args.sample_rate,
+                                                min_segment_length=args.min_segment_length,
+                                                max_overshoot=args.max_overshoot)
+    else:
+        paths = find_audio_files(args.audio, args.extensions) if args.audio else read_path_list(args.audio_list)
+        cuts, report = cuts_from_audio_files(paths, args.sample_rate)
+    manifest = write_manifests(cuts, args.out, report)
     print(report.summary())
     print(f"wrote {manifest}: {len(cuts)} cuts")
     return 0 if len(cuts) else 1

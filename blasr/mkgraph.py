@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 
 from blasr.kaldi.decoding.graph import SELF_LOOP_SCALE, TRANSITION_SCALE, make_graph
-from blasr.kaldi.lang.lexicon import LangError
 from blasr.utils import cli
 
 
+@cli.program
 def main(argv: list[str] | None = None) -> int:
     p = cli.parser("blasr.mkgraph", __doc__)
     p.add_argument("lang_dir", help="lang directory with L_disambig.fst and G.fst")
@@ -30,12 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     cli.setup_logging()
     model_dir = Path(args.model_dir)
-    try:
-        graph = make_graph(args.lang_dir, model_dir / "tree", model_dir / "final.mdl", args.graph_dir,
-                           args.transition_scale, args.self_loop_scale, overwrite=args.overwrite)
-    except (OSError, ValueError, LangError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    graph = make_graph(args.lang_dir, model_dir / "tree", model_dir / "final.mdl", args.graph_dir,
+                       args.transition_scale, args.self_loop_scale, overwrite=args.overwrite)
     print(f"{graph.graph_dir / 'HCLG.fst'}: {graph.num_states} states, {graph.num_arcs} arcs")
     return 0
 

@@ -27,6 +27,7 @@ from blasr.data.perturb import AUGMENTATIONS, KALDI_SPEEDS, PerturbOptions, writ
 from blasr.utils import cli
 
 
+@cli.program
 def main(argv: list[str] | None = None) -> int:
     p = cli.parser("blasr.perturb", __doc__)
     d = PerturbOptions()

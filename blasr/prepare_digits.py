@@ -17,20 +17,13 @@ conditions and are remade only when the corpus or flite changes.
 
 from __future__ import annotations
 
-import logging
 import sys
 
-from blasr.data.digits import (
-    SPLITS,
-    DigitsConfig,
-    DigitsError,
-    prepare_digits,
-    prepare_other_synth,
-    prepare_telephone,
-)
+from blasr.data.digits import SPLITS, DigitsConfig, prepare_digits, prepare_other_synth, prepare_telephone
 from blasr.utils import cli
 
 
+@cli.program
 def main(argv: list[str] | None = None) -> int:
     defaults = DigitsConfig()
     p = cli.parser("blasr.prepare_digits", __doc__)
@@ -64,16 +57,12 @@ def main(argv: list[str] | None = None) -> int:
         sample_rate=args.sample_rate, min_digits=args.min_digits, max_digits=args.max_digits,
         voices=tuple(args.voices.split(",")) if args.voices else None,
     )
-    try:
-        prepare_digits(args.out, config, num_jobs=args.nj, overwrite=args.overwrite)
-        if args.other_synth:
-            prepare_other_synth(args.out, num_jobs=args.nj, overwrite=args.overwrite,
-                                voices=tuple(args.other_voices.split(",")) if args.other_voices else None)
-        if args.telephone:
-            prepare_telephone(args.out)
-    except DigitsError as error:
-        logging.getLogger("blasr").error("%s", error)
-        return 1
+    prepare_digits(args.out, config, num_jobs=args.nj, overwrite=args.overwrite)
+    if args.other_synth:
+        prepare_other_synth(args.out, num_jobs=args.nj, overwrite=args.overwrite,
+                            voices=tuple(args.other_voices.split(",")) if args.other_voices else None)
+    if args.telephone:
+        prepare_telephone(args.out)
     return 0
 
 

@@ -16,6 +16,7 @@ from blasr.kaldi.lang.prepare import prepare_lang
 from blasr.utils import cli
 
 
+@cli.program
 def main(argv: list[str] | None = None) -> int:
     p = cli.parser("blasr.prepare_lang", __doc__)
     p.add_argument("dict_dir", help="Kaldi dict directory (lexicon.txt, silence_phones.txt, ...)")

@@ -14,14 +14,13 @@ James Bible printed by Debian's ``bible`` (package bible-kjv) unless
 
 from __future__ import annotations
 
-import logging
 import sys
 
-from blasr.data.espeak import SynthesisError
 from blasr.data.readspeech import ReadSpeechConfig, prepare_readspeech
 from blasr.utils import cli
 
 
+@cli.program
 def main(argv: list[str] | None = None) -> int:
     defaults = ReadSpeechConfig()
     p = cli.parser("blasr.prepare_readspeech", __doc__)
@@ -52,11 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         min_words=args.min_words, max_words=args.max_words, sample_rate=args.sample_rate, text=args.text,
         voices=tuple(args.voices.split(",")) if args.voices else None,
     )
-    try:
-        prepare_readspeech(args.out, config, num_jobs=args.nj, overwrite=args.overwrite)
-    except SynthesisError as error:
-        logging.getLogger("blasr").error("%s", error)
-        return 1
+    prepare_readspeech(args.out, config, num_jobs=args.nj, overwrite=args.overwrite)
     return 0
 
 

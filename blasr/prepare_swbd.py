@@ -38,6 +38,7 @@ def _join(args: argparse.Namespace) -> None:
     print(f"{result.summary()}; wrote {scp}")
 
 
+@cli.program
 def main(argv: list[str] | None = None) -> int:
     p = cli.parser("blasr.prepare_swbd", __doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -65,11 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     join.set_defaults(run=_join)
     args = p.parse_args(argv)
     cli.setup_logging()
-    try:
-        args.run(args)
-    except (CorpusError, OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    args.run(args)
     return 0
 
 

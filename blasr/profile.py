@@ -53,6 +53,7 @@ def image_table(costs: list[ImageCost]) -> str:
     return "\n".join(lines)
 
 
+@cli.program
 def main(argv: list[str] | None = None) -> int:
     parser = cli.parser("blasr.profile", __doc__)
     parser.add_argument("--domain", choices=("speech", "image", "all"), default="speech",

@@ -20,6 +20,7 @@ from blasr.kaldi.scoring.results import parse_systems, results_table
 from blasr.utils import cli
 
 
+@cli.program
 def main(argv: list[str] | None = None) -> int:
     p = cli.parser("blasr.results", __doc__)
     p.add_argument("--system", action="append", required=True, metavar="NAME=DIR",
@@ -27,11 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sets", nargs="+", default=["dev", "test"], help="decode_<set> directories to read")
     p.add_argument("--out", help="also write the table to this file")
     args = p.parse_args(argv)
-    try:
-        table = results_table(parse_systems(args.system), args.sets)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    table = results_table(parse_systems(args.system), args.sets)
     print(table)
     if args.out:
         Path(args.out).write_text(table + "\n")

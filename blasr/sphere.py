@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import sys
 
-from blasr.data.sphere import SphereError, write_wav
+from blasr.data.sphere import write_wav
 from blasr.utils import cli
 
 
+@cli.program
 def main(argv: list[str] | None = None) -> int:
     p = cli.parser("blasr.sphere", __doc__)
     p.add_argument("file", help="SPHERE file (.sph); the WAV goes to stdout")
     args = p.parse_args(argv)
-    try:
-        write_wav(args.file, sys.stdout.buffer)
-    except (OSError, SphereError, RuntimeError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    write_wav(args.file, sys.stdout.buffer)
     return 0
 
 

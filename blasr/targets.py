@@ -15,6 +15,7 @@ from blasr.kaldi.formats.experiment import load_kaldi_experiment
 from blasr.utils import cli
 
 
+@cli.program
 def main(argv: list[str] | None = None) -> int:
     """``python -m blasr.targets``: attach pdf-id targets to cuts with features.
 

@@ -18,6 +18,7 @@ import argparse
 from blasr.acoustic.config import SELECT_METRICS, SELECTIONS, build_config, default_options
 from blasr.acoustic.trainer import train
 from blasr.training.loop import NonFiniteLossError
+from blasr.utils import cli
 from blasr.utils.checkpoint import CheckpointError
 
 _HELP = {
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli.program
 def main(argv: list[str] | None = None) -> None:
     args = vars(build_parser().parse_args(argv))
     config_files = args.pop("config")

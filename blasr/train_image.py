@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli.program
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:

@@ -18,11 +18,11 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from blasr.kaldi.lang.lexicon import LangError
 from blasr.kaldi.lang.ngram import perplexity, train_arpa
 from blasr.utils import cli
 
 
+@cli.program
 def main(argv: list[str] | None = None) -> int:
     p = cli.parser("blasr.train_lm", __doc__)
     p.add_argument("--text", required=True, help="training text, one sentence a line")
@@ -35,11 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     cli.setup_logging()
     out = Path(args.out)
     start = time.perf_counter()
-    try:
-        info = train_arpa(args.text, out / "lm.arpa", args.order, args.prune_threshold or None)
-    except (OSError, LangError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    info = train_arpa(args.text, out / "lm.arpa", args.order, args.prune_threshold or None)
     report = {**asdict(info), "path": str(info.path), "seconds": time.perf_counter() - start}
     if args.dev_text:
         lines = Path(args.dev_text).read_text(encoding="utf-8").splitlines()

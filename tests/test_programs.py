@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from blasr.utils import cli
+
 PACKAGE = Path(__file__).resolve().parents[1] / "blasr"
 
 
@@ -123,3 +125,25 @@ def test_help_as_python_dash_m(module):
     text = " ".join(done.stdout.split())  # as wrapped to any terminal width
     assert "--sample-rate" in text and "(default: 16000)" in text
     assert "Traceback" not in done.stderr and "RuntimeWarning" not in done.stderr
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_errors_go_through_the_shared_handler(program):
+    """Every main is wrapped by cli.program: a user's error is one line and status 1, a bug a traceback."""
+    main = importlib.import_module(f"blasr.{program}").main
+    assert main.__code__ is cli.program(lambda argv: 0).__code__, f"{program}.main is not wrapped by cli.program"
+
+
+@pytest.mark.parametrize("program, argv", [
+    ("prepare_lang", ["{tmp}/no_dict", "{tmp}/lang"]),
+    ("profile", ["--arch", "resnet22", "--json", "{tmp}/no_dir/costs.json"]),
+    ("export", ["--model", "{tmp}/garbage.pt", "--data", "{tmp}/cuts.jsonl", "--out", "{tmp}/out"]),
+    ("decode", ["--graph", "{tmp}", "--model", "{tmp}/final.mdl", "--nnet", "{tmp}/garbage.pt",
+                "--data", "{tmp}/cuts.jsonl", "--out", "{tmp}/out"]),
+])
+def test_bad_input_is_one_line_and_status_1(program, argv, tmp_path, capsys):
+    (tmp_path / "garbage.pt").write_text("not a checkpoint")
+    main = importlib.import_module(f"blasr.{program}").main
+    assert main([a.format(tmp=tmp_path) for a in argv]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and str(tmp_path) in err, err

@@ -23,12 +23,13 @@ import numpy as np
 
 from blasr.data.targets import load_targets
 from blasr.features.extract import open_cuts
+from blasr.utils.errors import BlasrError
 
 FLT_MAX = float(np.finfo(np.float32).max)
 PRIOR_FLOOR = 1e-10  # nnet1's --prior-floor default
 
 
-class ClassCountError(ValueError):
+class ClassCountError(BlasrError, ValueError):
     """A target lies outside the model's classes: the targets and the model disagree on the class count."""
 
 

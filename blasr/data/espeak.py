@@ -56,6 +56,7 @@ from lhotse import CutSet, RecordingSet, SupervisionSet
 
 from blasr.data.manifests import cuts_from_audio_files
 from blasr.features.resample import resample_poly
+from blasr.utils.errors import BlasrError
 from blasr.utils.progress import progress_bar
 
 logger = logging.getLogger("blasr")
@@ -69,7 +70,7 @@ ESPEAK_RATE = 22050  # espeak-ng's own voices always synthesize at this rate
 _TRIM_LEVEL = 16  # int16 units: espeak-ng's silence is |x| <= 2, speech onsets are far above
 
 
-class SynthesisError(RuntimeError):
+class SynthesisError(BlasrError, RuntimeError):
     """A synthetic corpus cannot be made (espeak-ng missing or failing, bad settings, another corpus in the way)."""
 
 

@@ -33,9 +33,10 @@ from pathlib import Path
 from blasr.data.conversations import Part, Segment, read_stm, recordings_from_files, write_part, write_stm
 from blasr.data.kaldi_ids import TRUNCATE, utterance_id
 from blasr.data.text_norm import plain_reference
+from blasr.utils.errors import BlasrError
 
 
-class RtLayoutError(FileNotFoundError):
+class RtLayoutError(BlasrError, FileNotFoundError):
     """An RT directory without audio or references; the message names where they were looked for."""
 
 

@@ -39,8 +39,11 @@ WAV_COMMAND = (f"import runpy, sys; runpy.run_path({str(Path(__file__).resolve()
                "['write_wav'](sys.argv[1], sys.stdout.buffer)")
 
 
-class SphereError(RuntimeError):
-    """A SPHERE file that cannot be read here (compressed without sph2pipe, not SPHERE, truncated header)."""
+class SphereError(OSError):
+    """A SPHERE file that cannot be read here (compressed without sph2pipe, not SPHERE, truncated header).
+
+    An ``OSError``, not a :class:`~blasr.utils.errors.BlasrError`: this file runs without blasr, and
+    programs report an ``OSError`` as the user's error all the same."""
 
 
 def read_header(path: str | os.PathLike) -> dict[str, str | int | float]:

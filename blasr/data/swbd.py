@@ -86,6 +86,7 @@ from blasr.data.text_norm import (
     normalize_swbd_words,
     plain_reference,
 )
+from blasr.utils.errors import BlasrError
 
 logger = logging.getLogger("blasr")
 
@@ -100,7 +101,7 @@ EXTRA_WORDS = (("!sil", "sil"), (VOCALIZED_NOISE, "spn"), (NOISE, "nsn"), (LAUGH
 OOV = "<unk>"
 
 
-class CorpusError(RuntimeError):
+class CorpusError(BlasrError, RuntimeError):
     """An input corpus is missing or not in the expected layout; the message names what is missing."""
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from blasr.utils.errors import MissingKeyError
+
 NORMALIZATIONS = ("utterance", "speaker", "side", "none")
 
 # Kaldi's apply-cmvn floors the variance at 1e-20 (and warns) rather than dividing by zero.
@@ -102,7 +104,7 @@ class CmvnTable:
     def for_cut(self, cut) -> CmvnStats:
         key = group_key(cut, self.group)
         if key not in self.stats:
-            raise KeyError(
+            raise MissingKeyError(
                 f"no {self.group} statistics for cut {cut.id} ({self.group} {key!r}); "
                 "recompute them over this manifest with compute_cmvn_table"
             )

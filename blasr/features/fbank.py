@@ -17,9 +17,10 @@ import kaldi_native_fbank as knf
 import numpy as np
 
 from blasr.features.config import INT16_SCALE, FbankConfig
+from blasr.utils.errors import BlasrError
 
 
-class FeatureError(ValueError):
+class FeatureError(BlasrError, ValueError):
     """Audio that cannot give features (empty, too short, not finite, wrong shape or rate)."""
 
 

@@ -25,6 +25,7 @@ from torch import nn
 
 from blasr.core.registry import create_model, get_entry
 from blasr.utils.checkpoint import atomic_save, load_checkpoint
+from blasr.utils.errors import BlasrError
 
 RELEASED_OVERRIDES = {"upsample": "nearest"}
 
@@ -63,7 +64,7 @@ _BLOCK_PREFIX = [
 _LITTLE_E = re.compile(r"^layer([123])\.little_e\.([01])\.(.*)$")
 
 
-class ConversionError(ValueError):
+class ConversionError(BlasrError, ValueError):
     """The source checkpoint does not fit the requested architecture."""
 
 

@@ -43,6 +43,7 @@ from blasr.inference.forward import dense_logits
 from blasr.inference.optimize import optimize_for_inference
 from blasr.inference.posteriors import NnetForwardOptions, PosteriorTransform
 from blasr.kaldi.formats.ark import ArkWriter
+from blasr.utils.errors import BlasrError
 from blasr.utils.progress import progress_bar
 from blasr.utils.threads import ThreadTuner, thread_tuner
 
@@ -133,7 +134,7 @@ def export_posteriors(
     return ExportResult(writer.ark, writer.scp, report)
 
 
-class ScoreError(ValueError):
+class ScoreError(BlasrError, ValueError):
     """A cut the network cannot score; the message is the reason (the export's report lists it)."""
 
 

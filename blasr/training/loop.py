@@ -57,6 +57,7 @@ from blasr.utils.checkpoint import (
     prune_checkpoints,
 )
 from blasr.utils.distributed import DistContext, all_reduce, reduce_sums, run_training, unwrap_model
+from blasr.utils.errors import BlasrError
 from blasr.utils.experiment import rng_state, set_rng_state, write_run_info
 from blasr.utils.files import atomic_write_text
 from blasr.utils.progress import ScalarWriter, progress_bar
@@ -67,7 +68,7 @@ logger = logging.getLogger("blasr.training")
 _NO_STEP = 2**62  # "no non-finite loss yet" for the all-reduce(min) of the first bad step
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(BlasrError, RuntimeError):
     """The training loss became NaN or infinite; the message names the step (and the batch's items)."""
 
 

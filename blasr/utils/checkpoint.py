@@ -27,6 +27,7 @@ from typing import Any, Callable, Collection
 
 import torch
 
+from blasr.utils.errors import BlasrError
 from blasr.utils.files import atomic_write, atomic_write_text, default_file_mode  # noqa: F401  (re-exported)
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ logger = logging.getLogger(__name__)
 _CHECKPOINT_NAME = re.compile(r"epoch_(\d+)(?:_batch_(\d+))?\.pt$")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(BlasrError, RuntimeError):
     """A checkpoint that cannot be read (missing, truncated, corrupt, or not weights-only)."""
 
 

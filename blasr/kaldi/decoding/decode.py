@@ -56,6 +56,7 @@ from blasr.kaldi.formats.lattice import CompactLattice, RawLattice, parse_raw_la
 from blasr.kaldi.formats.model import TransitionModel, as_transition_model
 from blasr.kaldi.formats.symbols import SymbolTable, read_symbol_table
 from blasr.kaldi.scoring.wer import ErrorCounts, best_setting, score, write_text
+from blasr.utils.errors import BlasrError
 from blasr.utils.jobs import contiguous_shares, run_spawned
 
 logger = logging.getLogger("blasr")
@@ -64,7 +65,7 @@ FRAME_RATE = 100.0  # frames per second of audio (10 ms shift)
 Matrices = Union[Mapping[str, np.ndarray], Iterable[tuple[str, np.ndarray]], str, os.PathLike]
 
 
-class DecodeError(ValueError):
+class DecodeError(BlasrError, ValueError):
     """Scores that do not fit the model or graph (the message names the utterance)."""
 
 

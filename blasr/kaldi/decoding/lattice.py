@@ -35,6 +35,7 @@ from typing import Sequence
 import numpy as np
 
 from blasr.kaldi.formats.lattice import CompactLattice, RawLattice
+from blasr.utils.errors import BlasrError
 
 logger = logging.getLogger("blasr")
 
@@ -44,7 +45,7 @@ MAX_STATES = 50_000  # determinized states before the beam is halved (lattice-de
 Residual = tuple[float, float, tuple[int, ...]]  # (graph, acoustic, transition-ids)
 
 
-class LatticeError(ValueError):
+class LatticeError(BlasrError, ValueError):
     """A lattice that cannot be determinized or has no path (the message names the utterance)."""
 
 

@@ -40,6 +40,8 @@ from typing import Iterable, Iterator, Mapping
 import kaldiio
 import numpy as np
 
+from blasr.utils.errors import BlasrError
+
 BINARY_HEADER = b"\0B"
 GZIP_MAGIC = b"\x1f\x8b"
 WHITESPACE = b" \t\n\r\v\f"
@@ -47,7 +49,7 @@ WHITESPACE = b" \t\n\r\v\f"
 TEXT_PRECISION = 7
 
 
-class KaldiFormatError(ValueError):
+class KaldiFormatError(BlasrError, ValueError):
     """A file that is not in the Kaldi format expected (the message names the file and the byte)."""
 
 

@@ -36,6 +36,7 @@ import numpy as np
 
 from blasr.kaldi.formats.gmm import AmDiagGmm
 from blasr.kaldi.formats.io import KaldiFormatError, KaldiReader, KaldiWriter
+from blasr.utils.errors import MissingKeyError
 
 NO_PDF = -1  # Kaldi's kNoPdf: a non-emitting state
 
@@ -70,7 +71,7 @@ class HmmTopology:
         try:
             return self.entries[self.phone_to_entry[phone]]
         except KeyError:
-            raise KeyError(f"phone {phone} is not in the topology") from None
+            raise MissingKeyError(f"phone {phone} is not in the topology") from None
 
     def num_pdf_classes(self, phone: int) -> int:
         states = self.topology_for_phone(phone)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
+from blasr.utils.errors import MissingKeyError
+
 
 @dataclass
 class SymbolTable:
@@ -74,13 +76,13 @@ class SymbolTable:
         try:
             return self.ids[symbol]
         except KeyError:
-            raise KeyError(f"{self.name + ': ' if self.name else ''}no symbol {symbol!r}") from None
+            raise MissingKeyError(f"{self.name + ': ' if self.name else ''}no symbol {symbol!r}") from None
 
     def symbol(self, index: int) -> str:
         try:
             return self._symbols[int(index)]
         except KeyError:
-            raise KeyError(f"{self.name + ': ' if self.name else ''}no id {index}") from None
+            raise MissingKeyError(f"{self.name + ': ' if self.name else ''}no id {index}") from None
 
     def to_ids(self, symbols: Iterable[str]) -> list[int]:
         return [self.id(s) for s in symbols]

@@ -18,6 +18,7 @@ from blasr.kaldi.formats.fst import read_fst
 from blasr.kaldi.formats.model import HmmTopology, read_topology
 from blasr.kaldi.formats.symbols import SymbolTable, read_symbol_table
 from blasr.kaldi.lang.lexicon import RESERVED_WORDS, WORD_DISAMBIG, LangError
+from blasr.utils.errors import MissingKeyError
 
 logger = logging.getLogger("blasr")
 
@@ -95,7 +96,7 @@ class Lang:
             else:
                 where = f"utterance {utterance!r}: " if utterance else ""
                 hint = f"; map it to the OOV word {self.oov!r}" if self.oov else "; give prepare_lang an OOV word"
-                raise KeyError(f"{where}word {word!r} is not in {self.lang_dir / 'words.txt'}{hint}")
+                raise MissingKeyError(f"{where}word {word!r} is not in {self.lang_dir / 'words.txt'}{hint}")
         return ids
 
 

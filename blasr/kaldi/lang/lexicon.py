@@ -22,6 +22,7 @@ from typing import Any, Iterable, Sequence, Union
 import kaldifst
 
 from blasr.kaldi.formats.symbols import SymbolTable
+from blasr.utils.errors import BlasrError
 
 EPS = "<eps>"
 BOS, EOS = "<s>", "</s>"
@@ -30,7 +31,7 @@ RESERVED_WORDS = (EPS, BOS, EOS, WORD_DISAMBIG)
 POSITION_SUFFIXES = ("_B", "_E", "_I", "_S")  # begin, end, internal, singleton (prepare_lang.sh's order)
 
 
-class LangError(ValueError):
+class LangError(BlasrError, ValueError):
     """A lexicon, phone set or lang directory that cannot make a Kaldi lang directory (the message says where)."""
 
 

@@ -52,6 +52,7 @@ import numpy as np
 from blasr.kaldi.formats.model import TransitionModel
 from blasr.kaldi.formats.symbols import SymbolTable
 from blasr.kaldi.lang.lang_dir import Lang, read_word_boundary
+from blasr.utils.errors import BlasrError
 
 FRAME_SHIFT = 0.01  # seconds, Kaldi's default (nbest-to-ctm --frame-shift)
 CHANNELS = {"1": "A", "2": "B", "a": "A", "b": "B"}  # CTM / stm channel spellings -> sides
@@ -70,7 +71,7 @@ class WordSpan(NamedTuple):
         return self.start + self.num_frames
 
 
-class WordAlignmentError(ValueError):
+class WordAlignmentError(BlasrError, ValueError):
     """An alignment that cannot be cut into the given words (see the module doc)."""
 
 
