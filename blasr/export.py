@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run longer utterances in chunks of this many frames, same numbers (0: always whole)")
     p.add_argument("--device", choices=("cuda", "cpu"), default=None,
                    help="where the model runs (default: cuda when available)")
+    cli.add_use_gpu(p)
     p.add_argument("--amp", action="store_true", help="bf16 autocast on GPU (default: float32)")
     p.add_argument("--optimize", action="store_true",
                    help="fold batch norm into the convolutions and run channels-last (faster on CPU, same "

@@ -69,9 +69,8 @@ _TYPES = {"num_pdfs": int, "width": float, "batch_size": int, "lr": float, "max_
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m blasr.train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                argument_default=argparse.SUPPRESS)  # only flags given override the files
+    p = cli.parser("blasr.train", __doc__,
+                   argument_default=argparse.SUPPRESS)  # only flags given override the files
     p.add_argument("--arch", required=True, help="speech architecture, e.g. bl_resnet22_a2b3")
     p.add_argument("--data", required=True, help="training cuts with features and targets (blasr.data)")
     p.add_argument("--exp", required=True, help="experiment directory")

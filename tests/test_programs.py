@@ -147,3 +147,22 @@ def test_bad_input_is_one_line_and_status_1(program, argv, tmp_path, capsys):
     assert main([a.format(tmp=tmp_path) for a in argv]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and str(tmp_path) in err, err
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_booleans_take_kaldis_syntax(program, monkeypatch):
+    """Every on/off option is a cli.KaldiBool: --flag, --flag=true|false (and --no-flag where it existed)."""
+    parser = parser_of(program, monkeypatch)
+    for p in [parser, *subcommands(parser).values()]:
+        plain = [a.option_strings for a in p._actions if isinstance(
+            a, (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse.BooleanOptionalAction))]
+        assert not plain, f"{program}: {plain} are not Kaldi booleans"
+
+
+def test_export_takes_nnet_forwards_options(monkeypatch):
+    parser = parser_of("export", monkeypatch)
+    required = ["--model", "m", "--data", "d", "--out", "o"]
+    args = parser.parse_args(required + ["--apply-log=true", "--no-softmax=true", "--use-gpu=no"])
+    assert (args.apply_log, args.no_softmax, args.device) == (True, True, "cpu")
+    args = parser.parse_args(required + ["--apply-log=false", "--priors=false", "--use-gpu=optional"])
+    assert (args.apply_log, args.priors, args.device) == (False, False, None)

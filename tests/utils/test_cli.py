@@ -1,3 +1,4 @@
+import argparse
 from collections.abc import Callable
 
 import numpy as np
@@ -57,3 +58,46 @@ def test_the_programs_status_passes_through():
         return 3
 
     assert main([]) == 3
+
+
+def kaldi_style_parser():
+    p = cli.parser("blasr.x", None)
+    p.add_argument("--overwrite", action="store_true", help="h")
+    p.add_argument("--apply-log", action=argparse.BooleanOptionalAction, default=True, help="h")
+    p.add_argument("dirs", nargs="*", help="h")
+    return p
+
+
+@pytest.mark.parametrize("argv, overwrite, apply_log", [
+    ([], False, True),
+    (["--overwrite"], True, True),
+    (["--overwrite=true", "--apply-log=false"], True, False),
+    (["--overwrite=FALSE", "--apply-log=T"], False, True),
+    (["--overwrite=1", "--apply-log=0"], True, False),
+    (["--no-apply-log"], False, False),
+    (["--apply-log=false", "--apply-log"], False, True),  # the last one counts, as in Kaldi
+])
+def test_booleans_take_kaldis_syntax(argv, overwrite, apply_log):
+    args = kaldi_style_parser().parse_args(argv)
+    assert (args.overwrite, args.apply_log) == (overwrite, apply_log)
+
+
+def test_a_bare_boolean_leaves_the_next_word_alone():
+    args = kaldi_style_parser().parse_args(["--overwrite", "lang", "graph"])
+    assert args.overwrite is True and args.dirs == ["lang", "graph"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--overwrite=yes"], "argument --overwrite: expected true or false, not 'yes'"),
+    (["--no-apply-log=false"], "--no-apply-log takes no value; write --apply-log=false"),
+])
+def test_other_boolean_values_are_refused(argv, message, capsys):
+    with pytest.raises(SystemExit) as done:
+        kaldi_style_parser().parse_args(argv)
+    assert done.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_booleans_are_shown_as_kaldi_writes_them():
+    text = " ".join(kaldi_style_parser().format_help().split())
+    assert "[--overwrite[=true|false]]" in text
+    assert "--apply-log[=true|false], --no-apply-log h (default: true)" in text
