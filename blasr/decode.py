@@ -21,11 +21,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from pathlib import Path
 
 from blasr.inference import NetworkScores, NnetForwardOptions
 from blasr.kaldi.decoding.decode import DecodeOptions, check_num_pdfs
-from blasr.kaldi.decoding.decode_dir import decode_and_score
+from blasr.kaldi.decoding.decode_dir import decode_and_score, read_best_setting
 from blasr.kaldi.formats.model import read_transition_model
 from blasr.utils import cli
 
@@ -33,19 +32,6 @@ from blasr.utils import cli
 def _lm_weights(text: str) -> list[float]:
     start, _, stop = text.partition(":")
     return [float(w) for w in range(int(start), int(stop or start) + 1)]
-
-
-def _dev_setting(decode_dir: str) -> tuple[float, float]:
-    """(LM weight, penalty) that a ``--sweep`` chose: the ``wer_LMWT_WIP`` name in ``DIR/best_wer``."""
-    path = Path(decode_dir) / "best_wer"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file (decode that set with --sweep first)")
-    name = path.read_text().split()[-1].rsplit("/", 1)[-1]
-    try:
-        _, lm_weight, penalty = name.split("_")
-        return float(lm_weight), float(penalty)
-    except ValueError:
-        raise ValueError(f"{path}: expected a line ending in wer_LMWT_WIP, got {name!r}") from None
 
 
 @cli.program
@@ -90,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     cli.setup_logging()
 
     if args.setting_from:
-        lm_weight, args.word_insertion_penalty = _dev_setting(args.setting_from)
+        lm_weight, args.word_insertion_penalty = read_best_setting(args.setting_from)
         args.acoustic_scale = 1.0 / lm_weight
         logging.getLogger("blasr").info("LM weight %g, penalty %g from %s", lm_weight, args.word_insertion_penalty,
                                         args.setting_from)

@@ -57,18 +57,20 @@ def read_kaldi_data_dir(
     min_segment_length: float = 0.1,
     max_overshoot: float = 0.5,
 ) -> tuple[RecordingSet, SupervisionSet, StageReport]:
-    """Recordings and utterance supervisions of a Kaldi data directory (see the module doc).
+    """Recordings and utterance supervisions of a Kaldi data directory (see the module doc), or of a bare
+    ``wav.scp`` file (every entry one utterance; no other file is read).
 
     Supervisions start on the recording's time line. Without ``segments`` every
     recording is one utterance (``utt2spk`` keyed by recording id). Missing
     ``utt2spk`` entries make the utterance its own speaker (Kaldi's convention).
     """
-    data_dir = Path(data_dir)
+    path = Path(data_dir)
+    bare = path.is_file()  # a wav.scp alone
+    data_dir = path.parent if bare else path
     report = StageReport("manifests")
-    wav_scp = _read_table(data_dir / "wav.scp", required=True)
-    reco2dur = _read_table(data_dir / "reco2dur")
-    texts = _read_table(data_dir / "text")
-    utt2spk = _read_table(data_dir / "utt2spk")
+    wav_scp = _read_table(path if bare else data_dir / "wav.scp", required=True)
+    reco2dur, texts, utt2spk = ({} if bare else _read_table(data_dir / name)
+                                for name in ("reco2dur", "text", "utt2spk"))
 
     recordings: dict[str, Recording] = {}
     source_rates: Counter = Counter()  # recordings resampled, by their own rate
@@ -81,7 +83,7 @@ def read_kaldi_data_dir(
         recordings[recording_id] = _resampled(recording, sample_rate, source, report, source_rates)
     _log_resampled(source_rates, sample_rate, report)
 
-    if (data_dir / "segments").is_file():
+    if not bare and (data_dir / "segments").is_file():
         lines = _read_lines(data_dir / "segments")
     else:  # every recording is one utterance
         lines = [[r, r, "0", "-1"] for r in wav_scp]

@@ -16,6 +16,8 @@ on an HCLG graph and writes into ``out_dir``:
                       ``file channel ...`` with a ``segments`` file), when the graph directory has
                       ``phones/word_boundary.int`` (a lang with position-dependent phones);
 * ``failed``          utterances that could not be decoded (also counted in the summary).
+
+:func:`read_best_setting` reads back the LM weight and penalty a sweep chose (``best_wer``).
 """
 
 from __future__ import annotations
@@ -108,6 +110,19 @@ def decode_and_score(
         if scored.missing:
             logger.warning("%d reference utterances have no hypothesis (scored as deletions)", len(scored.missing))
     return DecodeResult(decoding, counts, setting, lattice_files, ctm)
+
+
+def read_best_setting(decode_dir: str | os.PathLike) -> tuple[float, float]:
+    """(LM weight, penalty) that a sweep chose: the ``wer_LMWT_WIP`` name in ``DIR/best_wer``."""
+    path = Path(decode_dir) / "best_wer"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file (decode that set with --sweep first)")
+    name = path.read_text().split()[-1].rsplit("/", 1)[-1]
+    try:
+        _, lm_weight, penalty = name.split("_")
+        return float(lm_weight), float(penalty)
+    except ValueError:
+        raise ValueError(f"{path}: expected a line ending in wer_LMWT_WIP, got {name!r}") from None
 
 
 def _write_lattices(decoding: Decoding, out: Path, num_jobs: int) -> list[Path]:

@@ -1,0 +1,452 @@
+"""A trained recogniser in one directory, and speech to words with it: :func:`package_system`, :class:`System`.
+
+Layout of a system directory (``python -m blasr.package`` writes it)::
+
+    system.json        kind (network | gmm), sample rate, mel bins, pdfs, the LM weight and insertion penalty
+                       chosen on dev, the prior scale, the decoder's beams
+    final.pt           network: weights, arch, feature settings, class counts (priors)
+    final.mdl          the transition model (with the GMMs of a GMM system)
+    gmm_features.json  GMM: how its features are made from the log-mel
+    fbank.json         the log-mel settings (blasr.features.FbankConfig)
+    HCLG.fst           the decoding graph, words.txt its output symbols
+    phones/word_boundary.int   when the lang has position-dependent phones: word times
+    README.md          the model card: training, WER table, arch, params, MACs/frame, date, git revision
+
+:meth:`System.load` checks every piece against the others (class count against the transition model's pdfs,
+feature dimension and sample rate against the log-mel settings, graph labels against the model and
+words.txt) and raises :class:`SystemDirError` naming the piece that does not fit.
+
+:meth:`System.transcribe` takes samples at any rate and channel count, or a file: down-mixed, resampled to the
+system's rate, log-mel, the network (or the GMMs) and the decoder at the dev-chosen setting, as the recipe's
+test decoding; the words come with their times when the directory has word boundaries.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from blasr.acoustic.model_file import load_model_file
+from blasr.features.config import FbankConfig
+from blasr.features.fbank import FeatureError, compute_logmel
+from blasr.features.input import model_input
+from blasr.inference.audio import AudioError, AudioInput, mono_at_rate, read_audio
+from blasr.inference.forward import dense_logits
+from blasr.inference.posteriors import NnetForwardOptions, PosteriorTransform
+from blasr.kaldi.decoding.decode import DecodeError, DecodeOptions, Decoder, Hypothesis
+from blasr.kaldi.formats.model import read_model, read_transition_model
+from blasr.kaldi.gmm.estimate import log_likelihoods
+from blasr.kaldi.gmm.recipe import FEATURES_FILE, GmmFeatureOptions, gmm_features
+from blasr.kaldi.lang.lang_dir import read_word_boundary
+from blasr.kaldi.scoring.ctm import WordAlignmentError, word_alignment
+from blasr.kaldi.scoring.results import results_table, system_cost
+from blasr.utils.checkpoint import CheckpointError
+from blasr.utils.errors import BlasrError
+from blasr.utils.experiment import describe_revision
+from blasr.utils.jobs import contiguous_shares, run_spawned
+
+logger = logging.getLogger("blasr")
+
+FORMAT = "blasr.system/1"
+KINDS = ("network", "gmm")
+# file -> what it is, for the errors that name a missing piece
+PIECES = {
+    "system.json": "the system's settings",
+    "final.pt": "the network file",
+    "final.mdl": "the transition model",
+    "gmm_features.json": "the GMM feature settings",
+    "fbank.json": "the log-mel settings",
+    "HCLG.fst": "the decoding graph",
+    "words.txt": "the graph's word symbols",
+}
+WORD_BOUNDARY = "phones/word_boundary.int"
+
+
+class SystemDirError(BlasrError, ValueError):
+    """A system directory with a missing piece or pieces that do not fit each other (the message names it)."""
+
+
+@dataclass(frozen=True)
+class Word:
+    """One recognised word; ``start`` and ``duration`` in seconds (None without word boundaries)."""
+
+    word: str
+    start: float | None = None
+    duration: float | None = None
+
+
+@dataclass
+class Transcript:
+    """The words of one utterance, in order; ``partial``: the decoder reached no final state."""
+
+    utterance: str
+    words: list[Word]
+    num_frames: int
+    partial: bool = False
+
+    @property
+    def text(self) -> str:
+        return " ".join(w.word for w in self.words)
+
+
+def package_system(
+    out_dir: str | os.PathLike,
+    graph_dir: str | os.PathLike,
+    *,
+    network: str | os.PathLike | None = None,
+    gmm_dir: str | os.PathLike | None = None,
+    transition_model: str | os.PathLike | None = None,
+    fbank: str | os.PathLike | None = None,
+    lm_weight: float = 10.0,
+    word_insertion_penalty: float = 0.0,
+    prior_scale: float = 1.0,
+    options: DecodeOptions | None = None,
+    name: str | None = None,
+    card_dir: str | os.PathLike | None = None,
+    card_sets: tuple[str, ...] = ("dev", "test"),
+) -> Path:
+    """Gather a network (``final.pt``; with ``transition_model``, the tree's ``final.mdl``) or a GMM
+    (``gmm_dir``: ``final.mdl`` + ``gmm_features.json``, with ``fbank``: the ``fbank.json`` of its
+    features) with ``graph_dir`` (HCLG.fst, words.txt) and the decoding setting into ``out_dir``.
+
+    ``card_dir`` is the experiment whose ``decode_<set>/wer`` files fill the model card's WER table
+    (``card_sets``). The directory is assembled beside ``out_dir`` and renamed into place (atomic), then
+    loaded once (:meth:`System.load`), so a directory that does not fit together is never left behind.
+    """
+    if (network is None) == (gmm_dir is None):
+        raise ValueError("give either a network (final.pt) or a GMM directory, not both or neither")
+    kind = "network" if network is not None else "gmm"
+    graph_dir, out = Path(graph_dir), Path(out_dir)
+    files: dict[str, Path] = {"HCLG.fst": graph_dir / "HCLG.fst", "words.txt": graph_dir / "words.txt"}
+    if (graph_dir / WORD_BOUNDARY).is_file():
+        files[WORD_BOUNDARY] = graph_dir / WORD_BOUNDARY
+    if kind == "network":
+        if transition_model is None:
+            raise ValueError("a network system needs the transition model of its tree (final.mdl)")
+        files.update({"final.pt": Path(network), "final.mdl": Path(transition_model)})
+    else:
+        files.update({"final.mdl": Path(transition_model or Path(gmm_dir) / "final.mdl"),
+                      FEATURES_FILE: Path(gmm_dir) / FEATURES_FILE})
+    for piece, source in files.items():
+        if not source.is_file():
+            raise FileNotFoundError(f"{source}: no such file ({PIECES.get(piece, 'word boundaries')})")
+    if kind == "network":
+        trained = load_model_file(files["final.pt"])
+        fbank_config = _network_fbank(trained, fbank)
+        num_classes = trained.num_classes
+    else:
+        if fbank is None:
+            raise ValueError("a GMM system needs the log-mel settings of its features (fbank.json beside them)")
+        fbank_config = FbankConfig.from_dict(json.loads(Path(fbank).read_text()))
+        num_classes = read_transition_model(files["final.mdl"]).num_pdfs
+    options = options or DecodeOptions()
+    settings = dict(format=FORMAT, kind=kind, name=name or kind, sample_rate=fbank_config.sample_rate,
+                    num_mel_bins=fbank_config.num_mel_bins, num_pdfs=num_classes, lm_weight=float(lm_weight),
+                    word_insertion_penalty=float(word_insertion_penalty), prior_scale=float(prior_scale),
+                    decode=dict(beam=options.beam, lattice_beam=options.lattice_beam,
+                                max_active=options.max_active, min_active=options.min_active))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for piece, source in files.items():
+            (staging / piece).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, staging / piece)
+        (staging / "fbank.json").write_text(fbank_config.to_json() + "\n")
+        (staging / "system.json").write_text(json.dumps(settings, indent=1) + "\n")
+        (staging / "README.md").write_text(model_card(settings, staging, card_dir, card_sets))
+        System.load(staging, device="cpu")  # every piece checked before it is published
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    logger.info("wrote the %s system %s (%d pdfs, LM weight %g, penalty %g)", kind, out, num_classes, lm_weight,
+                word_insertion_penalty)
+    return out
+
+
+def _network_fbank(trained, fbank: str | os.PathLike | None) -> FbankConfig:
+    """The log-mel settings of a network: ``fbank`` if given, else those stored in its file."""
+    if fbank is not None:
+        return FbankConfig.from_dict(json.loads(Path(fbank).read_text()))
+    stored = trained.features.get("fbank")
+    if stored is None:
+        raise ValueError(f"{trained.path} holds no log-mel settings (no fbank.json beside its training features); "
+                         "give the fbank.json of its features")
+    return FbankConfig.from_dict(stored)
+
+
+def model_card(settings: dict[str, Any], directory: Path, card_dir: str | os.PathLike | None,
+               sets: tuple[str, ...]) -> str:
+    """The system directory's README.md, from measured values only: the experiment's WER table and cost
+    (:func:`blasr.kaldi.scoring.results.results_table`), the network's training summary, date, git revision."""
+    lines = [f"# {settings['name']}: a blasr {settings['kind']} system", ""]
+    lines += ["Transcribe audio (any sample rate and channel count):", "",
+              "    python -m blasr.transcribe THIS_DIR audio.wav more.flac data/test/   # Kaldi text lines",
+              "    python -c \"import blasr; print(blasr.System.load('THIS_DIR').transcribe('audio.wav').text)\"", ""]
+    lines += ["| setting | value |", "|---|---|",
+              f"| sample rate | {settings['sample_rate']} Hz ({settings['num_mel_bins']} mel bins) |",
+              f"| classes (pdfs) | {settings['num_pdfs']} |",
+              f"| LM weight / insertion penalty (chosen on dev) | {settings['lm_weight']:g} / "
+              f"{settings['word_insertion_penalty']:g} |"]
+    if settings["kind"] == "network":
+        info = load_model_file(directory / "final.pt").info
+        training = info.get("training", {})
+        lines += [f"| arch | {info['arch']} {info['model_options']} |",
+                  f"| prior scale | {settings['prior_scale']:g} |",
+                  f"| training | {training.get('epochs', '?')} epochs, {training.get('global_step', '?')} steps, "
+                  f"validation frame accuracy {training.get('valid_frame_acc', '?')} |",
+                  f"| trained at revision | {training.get('git', {}).get('commit', '?')} |"]
+    cost = None
+    if card_dir is not None:
+        try:
+            cost = system_cost(Path(card_dir))
+        except FileNotFoundError:
+            cost = None
+    if cost is not None:
+        lines += [f"| params | {cost.params:,} |", f"| MACs per frame (dense) | {cost.macs_per_frame / 1e6:.2f} M |"]
+    lines += [f"| packaged | {date.today().isoformat()}, blasr revision {describe_revision()} |", ""]
+    if card_dir is not None and cost is not None:
+        lines += [f"WER (the recipe's scoring, {card_dir}):", "",
+                  results_table([(settings["name"], Path(card_dir))], list(sets)), ""]
+    return "\n".join(lines)
+
+
+class System:
+    """A loaded system directory: log-mel settings, acoustic model, graph and decoder, checked to fit."""
+
+    def __init__(self, directory: Path, settings: dict[str, Any], fbank: FbankConfig, decoder: Decoder,
+                 score, word_boundary: dict[int, str] | None) -> None:
+        self.directory = directory
+        self.settings = settings
+        self.fbank = fbank
+        self.decoder = decoder
+        self._score = score  # (T, F) static log-mel -> (T, num_pdfs) float32 log-likelihoods
+        self.word_boundary = word_boundary
+        self._converted: set[tuple[int, int]] = set()  # (rate, channels) already logged
+
+    @property
+    def sample_rate(self) -> int:
+        return self.fbank.sample_rate
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, device: str | None = None) -> "System":
+        """Read and check a system directory; :class:`SystemDirError` names the piece that is missing or
+        does not fit. ``device``: where a network runs (default: CUDA when available)."""
+        directory = Path(directory)
+        settings = _read_settings(directory)
+        kind = settings["kind"]
+        needed = ["fbank.json", "final.mdl", "HCLG.fst", "words.txt"]
+        needed += ["final.pt"] if kind == "network" else [FEATURES_FILE]
+        for piece in needed:
+            if not (directory / piece).is_file():
+                raise SystemDirError(f"{directory / piece} is missing ({PIECES[piece]}); package the system "
+                                     "again (python -m blasr.package)")
+        try:
+            fbank = FbankConfig.from_dict(json.loads((directory / "fbank.json").read_text()))
+        except (ValueError, TypeError) as error:
+            raise SystemDirError(f"{directory / 'fbank.json'}: not log-mel settings: {error}") from None
+        if fbank.sample_rate != settings["sample_rate"] or fbank.num_mel_bins != settings["num_mel_bins"]:
+            raise SystemDirError(
+                f"{directory / 'fbank.json'}: {fbank.sample_rate} Hz, {fbank.num_mel_bins} mel bins; system.json "
+                f"says {settings['sample_rate']} Hz, {settings['num_mel_bins']} bins")
+        try:
+            transition_model, acoustic_model = read_model(directory / "final.mdl")
+        except Exception as error:  # a corrupt Kaldi model file raises from the parser
+            raise SystemDirError(f"{directory / 'final.mdl'}: unreadable: {error}") from None
+        if transition_model.num_pdfs != settings["num_pdfs"]:
+            raise SystemDirError(f"{directory / 'final.mdl'} has {transition_model.num_pdfs} pdfs, system.json "
+                                 f"{settings['num_pdfs']}: the transition model of another tree")
+        if kind == "network":
+            score = _network_scorer(directory, settings, fbank, transition_model.num_pdfs, device)
+        else:
+            score = _gmm_scorer(directory, fbank, acoustic_model)
+        decode = settings.get("decode", {})
+        options = DecodeOptions(acoustic_scale=1.0 / settings["lm_weight"],
+                                word_insertion_penalty=settings["word_insertion_penalty"], **decode)
+        try:
+            decoder = Decoder(directory / "HCLG.fst", transition_model, directory / "words.txt", options)
+        except (DecodeError, ValueError, OSError) as error:
+            raise SystemDirError(f"{directory / 'HCLG.fst'} does not fit final.mdl and words.txt: {error}") from None
+        word_boundary = None
+        if (directory / WORD_BOUNDARY).is_file():
+            word_boundary = read_word_boundary(directory / WORD_BOUNDARY)
+            unknown = set(np.unique(transition_model.phone[1:]).tolist()) - set(word_boundary)
+            if unknown:
+                raise SystemDirError(f"{directory / WORD_BOUNDARY} lacks phones {sorted(unknown)[:5]} of final.mdl: "
+                                     "the word boundaries of another lang")
+        else:
+            logger.info("%s has no %s (a lang without position-dependent phones): words without times",
+                        directory, WORD_BOUNDARY)
+        return cls(directory, settings, fbank, decoder, score, word_boundary)
+
+    def features(self, samples: Any, sample_rate: int, utterance: str = "audio") -> np.ndarray:
+        """Samples ``(N,)`` or ``(channels, N)`` at any rate -> ``(T, F)`` static log-mel at the system's rate."""
+        mono = mono_at_rate(samples, sample_rate, self.sample_rate, utterance)
+        channels = 1 if np.ndim(samples) == 1 else int(np.shape(samples)[0])
+        if (sample_rate != self.sample_rate or channels > 1) and (sample_rate, channels) not in self._converted:
+            self._converted.add((sample_rate, channels))
+            logger.info("audio at %d Hz with %d channel(s) (first: %s) is down-mixed and resampled to %d Hz",
+                        sample_rate, channels, utterance, self.sample_rate)
+        return compute_logmel(mono, self.fbank, name=utterance)
+
+    def log_likelihoods(self, static: np.ndarray) -> np.ndarray:
+        """``(T, F)`` static log-mel -> ``(T, num_pdfs)`` float32: what the decoder reads."""
+        return self._score(static)
+
+    def decode(self, loglikes: np.ndarray, utterance: str = "audio") -> Transcript:
+        """The best path at the dev-chosen LM weight and penalty, with word times when there are word boundaries."""
+        hypothesis = self.decoder.search_best_path(loglikes, utterance)
+        if hypothesis is None:
+            raise DecodeError(f"utterance {utterance!r}: no path survived the beam")
+        return Transcript(utterance, self._words(hypothesis), hypothesis.num_frames, hypothesis.partial)
+
+    def transcribe(self, samples_or_path: Any, sample_rate: int | None = None, utterance: str | None = None
+                   ) -> Transcript:
+        """Words (with times) of a file (WAV / FLAC / SPHERE) or of samples ``(N,)`` / ``(channels, N)`` (float
+        in [-1, 1] or int16) at ``sample_rate``; any rate and channel count (down-mixed, resampled)."""
+        if isinstance(samples_or_path, (str, os.PathLike)):
+            samples, rate = read_audio(samples_or_path)
+            utterance = utterance or Path(samples_or_path).stem
+        elif sample_rate is None:
+            raise ValueError("samples need their sample_rate (Hz)")
+        else:
+            samples, rate = samples_or_path, int(sample_rate)
+        utterance = utterance or "audio"
+        return self.decode(self.log_likelihoods(self.features(samples, rate, utterance)), utterance)
+
+    def _words(self, hypothesis: Hypothesis) -> list[Word]:
+        if self.word_boundary is None or hypothesis.tids is None:
+            return [Word(w) for w in hypothesis.words]
+        spans = word_alignment(hypothesis.tids, hypothesis.word_ids, self.decoder.transition_model,
+                               self.word_boundary, utterance=hypothesis.utterance)
+        shift = self.fbank.frame_shift_seconds
+        return [Word(self.decoder.words.symbol(s.word), round(s.start * shift, 6), round(s.num_frames * shift, 6))
+                for s in spans]
+
+
+def _read_settings(directory: Path) -> dict[str, Any]:
+    path = directory / "system.json"
+    if not directory.is_dir():
+        raise SystemDirError(f"{directory}: no such directory (make one with python -m blasr.package)")
+    if not path.is_file():
+        raise SystemDirError(f"{path} is missing ({PIECES['system.json']}): {directory} is not a system directory "
+                             "(python -m blasr.package makes one)")
+    try:
+        settings = json.loads(path.read_text())
+    except ValueError as error:
+        raise SystemDirError(f"{path}: not JSON: {error}") from None
+    if settings.get("format") != FORMAT or settings.get("kind") not in KINDS:
+        raise SystemDirError(f"{path}: not a {FORMAT} file of kind {' or '.join(KINDS)}")
+    return settings
+
+
+def _network_scorer(directory: Path, settings: dict[str, Any], fbank: FbankConfig, num_pdfs: int,
+                    device: str | None):
+    """The network's pseudo log-likelihoods, as the export computes them (nnet-forward with the priors)."""
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        trained = load_model_file(directory / "final.pt", device)
+    except (CheckpointError, OSError, KeyError, RuntimeError) as error:
+        raise SystemDirError(f"{directory / 'final.pt'}: unreadable network file: {error}") from None
+    if trained.num_classes != num_pdfs:
+        raise SystemDirError(f"{directory / 'final.pt'} has {trained.num_classes} outputs, final.mdl {num_pdfs} "
+                             "pdfs: the network was trained on the targets of another tree")
+    expected = trained.features
+    if expected.get("num_features") not in (None, fbank.num_mel_bins):
+        raise SystemDirError(f"{directory / 'final.pt'} was trained on {expected['num_features']} mel bins, "
+                             f"fbank.json gives {fbank.num_mel_bins}")
+    if expected.get("sampling_rate") not in (None, fbank.sample_rate):
+        raise SystemDirError(f"{directory / 'final.pt'} was trained on {expected['sampling_rate']} Hz features, "
+                             f"fbank.json is at {fbank.sample_rate} Hz")
+    if trained.class_counts is None or len(trained.class_counts) != num_pdfs:
+        raise SystemDirError(f"{directory / 'final.pt'} holds no class counts for its {num_pdfs} outputs "
+                             "(the priors): export it from a blasr training run")
+    transform = PosteriorTransform(NnetForwardOptions(prior_scale=settings["prior_scale"]), trained.class_counts)
+    # speaker / side statistics do not exist for one new recording: each is normalised by its own
+    normalization = "none" if expected.get("normalization") == "none" else "utterance"
+    norm_vars = expected.get("norm_vars", True)
+
+    def score(static: np.ndarray) -> np.ndarray:
+        inputs = model_input(static, normalization, None, norm_vars)  # (3, F, T)
+        return transform(dense_logits(trained.model, inputs, 3000)).numpy()  # (T, K)
+
+    return score
+
+
+def _gmm_scorer(directory: Path, fbank: FbankConfig, acoustic_model):
+    """The GMMs' log-likelihoods (``gmm-compute-likes``) of the GMM features, as the recipe's test decoding."""
+    try:
+        options = GmmFeatureOptions.load(directory)
+    except (ValueError, TypeError) as error:
+        raise SystemDirError(f"{directory / FEATURES_FILE}: not GMM feature settings: {error}") from None
+    if options.dim(fbank.num_mel_bins) != acoustic_model.dim:
+        raise SystemDirError(f"{directory / FEATURES_FILE} makes {options.dim(fbank.num_mel_bins)}-dim features "
+                             f"from {fbank.num_mel_bins} mel bins; the GMMs of final.mdl are {acoustic_model.dim}-dim")
+
+    def score(static: np.ndarray) -> np.ndarray:
+        return log_likelihoods(acoustic_model, gmm_features(static, options)).astype(np.float32)
+
+    return score
+
+
+def settings_summary(system: System) -> str:
+    """One line: kind, rate, pdfs and the decoding setting (what the program logs at start)."""
+    s = system.settings
+    return (f"{s['name']} ({s['kind']}, {s['sample_rate']} Hz, {s['num_pdfs']} pdfs, LM weight {s['lm_weight']:g}, "
+            f"penalty {s['word_insertion_penalty']:g})")
+
+
+
+# what one input may fail with: named, counted and reported, the rest of the batch goes on
+INPUT_ERRORS = (AudioError, FeatureError, DecodeError, WordAlignmentError)
+
+
+def transcribe_inputs(directory: str | os.PathLike, inputs: Sequence[AudioInput], device: str | None = None,
+                      num_jobs: int = 1, system: System | None = None
+                      ) -> Iterator[tuple[AudioInput, Transcript | str]]:
+    """``(input, transcript or the reason it failed)`` for every input, in order. One job streams them as they
+    are done (``system``: an already loaded one); ``num_jobs`` > 1 processes each load the system and take a
+    contiguous share, the results come when all are done."""
+    if num_jobs < 1:
+        raise ValueError(f"num_jobs must be at least 1, not {num_jobs}")
+    num_jobs = min(num_jobs, len(inputs))
+    if num_jobs <= 1:
+        system = system or System.load(directory, device)
+        for item in inputs:
+            yield item, _transcribe_one(system, item)
+        return
+    threads = max(1, (os.cpu_count() or 1) // num_jobs)  # the processes share the cores
+    shares = contiguous_shares(list(inputs), num_jobs)
+    results = run_spawned(_transcribe_share, [(str(directory), share, device, threads) for share in shares],
+                          lambda error: SystemDirError(f"a transcription process died ({error}); run with --nj 1 "
+                                                       "to see why"))
+    for share, outcomes in zip(shares, results):
+        yield from zip(share, outcomes)
+
+
+def _transcribe_one(system: System, item: AudioInput) -> Transcript | str:
+    try:
+        samples, rate = item.load()
+        return system.transcribe(samples, rate, item.utterance)
+    except INPUT_ERRORS as error:
+        message = str(error)
+        return message if item.utterance in message else f"{item.utterance}: {message}"
+
+
+def _transcribe_share(directory: str, share: Sequence[AudioInput], device: str | None, threads: int
+                      ) -> list[Transcript | str]:
+    torch.set_num_threads(threads)
+    system = System.load(directory, device)
+    return [_transcribe_one(system, item) for item in share]

@@ -1,0 +1,236 @@
+"""System directories (blasr.package), python -m blasr.transcribe and blasr.System: a tiny network and GMM system."""
+
+import kaldi_hmm_gmm  # noqa: F401,I001  (before kaldifst: the other order deadlocks at import)
+import json
+import shutil
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+import blasr
+from blasr import create_model
+from blasr.acoustic.model_file import feature_settings, model_info, save_model_file
+from blasr.acoustic.priors import analyze_counts
+from blasr.features import FbankConfig, compute_features, open_cuts
+from blasr.inference import NetworkScores, NnetForwardOptions
+from blasr.inference.audio import AudioError, find_inputs, mono_at_rate
+from blasr.inference.system import System, SystemDirError, package_system
+from blasr.kaldi.decoding.decode import DecodeOptions
+from blasr.kaldi.decoding.decode_dir import decode_and_score
+from blasr.kaldi.decoding.graph import make_graph
+from blasr.kaldi.formats.model import write_model
+from blasr.kaldi.gmm.recipe import GmmFeatureOptions
+from blasr.kaldi.lang.prepare import prepare_lang
+from blasr.data import cuts_from_audio_files
+from blasr.package import main as package_main
+from blasr.transcribe import main as transcribe_main
+from tests.acoustic.conftest import SAMPLE_RATE, tone_segments
+from tests.conftest import randomize_batchnorm
+from tests.features.synthetic import write_wav
+from tests.kaldi.tiny_asr import ARPA, LEXICON, SILENCE, monophone_model, separated_gmms
+
+
+@pytest.fixture(scope="module")
+def parts(corpus, tmp_path_factory):
+    """A position-dependent lang and graph, its monophone final.mdl, a random bL-ResNet-22 with one output per
+    pdf (final.pt) and four tone recordings at 8 kHz."""
+    root = tmp_path_factory.mktemp("system")
+    (root / "lm.arpa").write_text(ARPA)
+    lang = prepare_lang(LEXICON, root / "lang", silence_phones=SILENCE, oov="<unk>", arpa=root / "lm.arpa",
+                        position_dependent_phones=True)
+    tree, transition_model = monophone_model(lang)
+    graph = make_graph(lang, tree, transition_model, root / "graph")
+    rng = np.random.default_rng(0)
+    write_model(transition_model, separated_gmms(transition_model.num_pdfs, 39, rng), root / "final.mdl")
+    torch.manual_seed(1)
+    num_pdfs = transition_model.num_pdfs
+    model = create_model("bl_resnet22_a2b3", width=0.25, num_classes=num_pdfs)
+    randomize_batchnorm(model, torch.Generator().manual_seed(2))
+    features = feature_settings(next(iter(open_cuts(corpus["train"]))), "utterance", True, None)
+    counts = analyze_counts(rng.integers(1, 100, num_pdfs))
+    info = model_info("bl_resnet22_a2b3", {"num_classes": num_pdfs, "width": 0.25}, model, counts, features)
+    network = save_model_file(root / "exp" / "final.pt", model.state_dict(), info)
+    wavs = [write_wav(root / "audio" / f"rec{i}.wav", tone_segments(n, rng), SAMPLE_RATE)
+            for i, n in enumerate((120, 90, 150, 60))]
+    return dict(root=root, graph=graph.graph_dir, mdl=root / "final.mdl", network=network, wavs=wavs)
+
+
+@pytest.fixture(scope="module")
+def system_dir(parts):
+    return package_system(parts["root"] / "system", parts["graph"], network=parts["network"],
+                          transition_model=parts["mdl"], lm_weight=10, word_insertion_penalty=0.5)
+
+
+def test_package_writes_a_checked_directory_with_a_model_card(system_dir, parts):
+    names = sorted(str(p.relative_to(system_dir)) for p in system_dir.rglob("*") if p.is_file())
+    assert names == ["HCLG.fst", "README.md", "fbank.json", "final.mdl", "final.pt", "phones/word_boundary.int",
+                     "system.json", "words.txt"]
+    settings = json.loads((system_dir / "system.json").read_text())
+    assert (settings["kind"], settings["sample_rate"], settings["num_mel_bins"]) == ("network", 8000, 64)
+    assert (settings["lm_weight"], settings["word_insertion_penalty"]) == (10.0, 0.5)
+    card = (system_dir / "README.md").read_text()
+    assert "bl_resnet22_a2b3" in card and "| sample rate | 8000 Hz (64 mel bins) |" in card
+    assert "blasr revision" in card
+    assert not list(system_dir.parent.glob(".system.*"))  # the staging directory is gone
+
+
+def test_transcribe_equals_the_recipes_decode_path(system_dir, parts, tmp_path, capsys):
+    """The program's words are those of compute_features + the network scored on the fly + blasr.decode at the
+    system's LM weight and penalty (stage 4-5 of a recipe) on the same audio."""
+    assert transcribe_main([str(system_dir), *map(str, parts["wavs"]), "--ctm", str(tmp_path / "ctm")]) == 0
+    printed = capsys.readouterr()
+    lines = printed.out.splitlines()
+    assert [line.split()[0] for line in lines] == ["rec0", "rec1", "rec2", "rec3"]
+    assert "transcribed 4 of 4 utterances" in printed.err and "0 failed" in printed.err
+
+    cuts, _ = cuts_from_audio_files(parts["wavs"], SAMPLE_RATE)
+    manifest, _ = compute_features(cuts, tmp_path / "fbank", FbankConfig(sample_rate=SAMPLE_RATE),
+                                   tick_power=-20, progress=False)  # lilcom at 1e-6: the unquantised log-mel
+    scores = NetworkScores(parts["network"], manifest, NnetForwardOptions(), device="cpu")
+    result = decode_and_score(scores, parts["graph"], parts["mdl"], tmp_path / "decode",
+                              options=DecodeOptions(acoustic_scale=0.1, word_insertion_penalty=0.5))
+    assert (tmp_path / "decode" / "text").read_text().splitlines() == [line.rstrip() for line in lines]
+    assert sum(len(h.words) for h in result.decoding.hypotheses.values()) > 0  # the comparison has words in it
+    # the CTM has every word of the text, at increasing times within each recording
+    ctm = [line.split() for line in (tmp_path / "ctm").read_text().splitlines()]
+    assert [w for line in lines for w in line.split()[1:]] == [f[4] for f in ctm]
+    for utt in ("rec0", "rec1", "rec2", "rec3"):
+        starts = [float(f[2]) for f in ctm if f[0] == utt]
+        assert starts == sorted(starts)
+
+
+def test_python_api_any_rate_and_channels(system_dir, parts, caplog):
+    system = blasr.System.load(system_dir, device="cpu")
+    by_path = system.transcribe(parts["wavs"][2])
+    samples, rate = soundfile.read(parts["wavs"][2], dtype="int16")
+    assert rate == SAMPLE_RATE
+    assert system.transcribe(samples, sample_rate=rate).words == by_path.words  # int16 samples, same words
+    assert by_path.utterance == "rec2" and by_path.num_frames == 150
+    duration = len(samples) / rate
+    for word in by_path.words:
+        assert word.word in {"yes", "yeah", "no", "know", "!SIL", "<unk>"}
+        assert 0 <= word.start and word.start + word.duration <= duration + 1e-9
+    # stereo of two equal channels: the same waveform after the down-mix, so the same words
+    with caplog.at_level("INFO", logger="blasr"):
+        stereo = system.transcribe(np.stack([samples, samples]), sample_rate=rate)
+    assert stereo.words == by_path.words
+    assert "2 channel(s)" in caplog.text and "down-mixed and resampled to 8000 Hz" in caplog.text
+    # 44.1 kHz: resampled to 8 kHz (one log line for that rate), the frames of the same duration
+    up = mono_at_rate(samples, rate, 44100)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="blasr"):
+        resampled = system.transcribe(up, sample_rate=44100)
+        system.transcribe(up, sample_rate=44100)
+    assert caplog.text.count("audio at 44100 Hz") == 1
+    assert resampled.num_frames == by_path.num_frames
+    with pytest.raises(ValueError, match="sample_rate"):
+        system.transcribe(samples)
+
+
+def test_down_mix_and_resampling():
+    t = np.arange(8000) / 8000
+    left, right = np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 1000 * t)
+    np.testing.assert_allclose(mono_at_rate(np.stack([left, right]), 8000, 8000), (left + right) / 2, atol=1e-6)
+    up = mono_at_rate(left, 8000, 44100)
+    assert up.size == 44100  # ceil(8000 * 44100 / 8000)
+    assert np.argmax(np.abs(np.fft.rfft(up))) == 440  # 1 s: bin k is k Hz
+    with pytest.raises(AudioError, match="empty audio"):
+        mono_at_rate(np.zeros(0, np.float32), 8000, 8000, "x")
+    with pytest.raises(AudioError, match=r"not \(N, channels\)"):
+        mono_at_rate(np.zeros((100, 2), np.float32), 8000, 8000, "x")
+
+
+def test_bad_inputs_are_named_counted_and_the_rest_transcribed(system_dir, parts, tmp_path, capsys, caplog):
+    (tmp_path / "garbage.wav").write_bytes(b"not a RIFF file at all" * 10)
+    soundfile.write(tmp_path / "empty.wav", np.zeros(0, np.int16), SAMPLE_RATE)
+    good = [str(parts["wavs"][0]), str(parts["wavs"][1])]
+    code = transcribe_main([str(system_dir), good[0], str(tmp_path / "garbage.wav"), str(tmp_path / "empty.wav"),
+                            good[1]])
+    printed = capsys.readouterr()
+    assert code == 1
+    assert [line.split()[0] for line in printed.out.splitlines()] == ["rec0", "rec1"]
+    assert "garbage.wav: unreadable audio: Error opening" in caplog.text
+    assert "empty: empty audio: 0 samples" in caplog.text
+    assert "transcribed 2 of 4 utterances" in printed.err and "2 failed: garbage empty" in printed.err
+    assert "Traceback" not in printed.err
+    assert transcribe_main([str(system_dir), str(tmp_path / "missing.wav")]) == 1
+    assert "missing.wav: no such file" in capsys.readouterr().err
+
+
+def test_kaldi_data_dir_wav_scp_and_scoring(system_dir, parts, tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "wav.scp").write_text("".join(f"utt{i} {w}\n" for i, w in enumerate(parts["wavs"][:2])))
+    assert transcribe_main([str(system_dir), str(data)]) == 0
+    hyps = capsys.readouterr().out.splitlines()
+    assert [h.split()[0] for h in hyps] == ["utt0", "utt1"]
+    (data / "text").write_text(hyps[0] + "\n" + "utt1 yes no yes\n")
+    assert transcribe_main([str(system_dir), str(data / "wav.scp"), "--text", str(data / "text")]) == 0
+    printed = capsys.readouterr()
+    assert printed.out.splitlines() == hyps  # a bare wav.scp: the same utterances
+    assert transcribe_main([str(system_dir), str(data / "wav.scp"), "--text", str(data / "text"), "--nj", "2"]) == 0
+    two_jobs = capsys.readouterr()
+    assert two_jobs.out == printed.out and two_jobs.err.splitlines()[-1] == printed.err.splitlines()[-1]
+    words = len(hyps[0].split()) - 1 + 3
+    assert f"/ {words}," in printed.err and "%WER" in printed.err
+
+
+def test_missing_and_mismatched_pieces_are_named(system_dir, parts, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    shutil.copytree(system_dir, broken)
+    (broken / "HCLG.fst").unlink()
+    with pytest.raises(SystemDirError, match=r"HCLG.fst is missing \(the decoding graph\)"):
+        System.load(broken, "cpu")
+    assert transcribe_main([str(broken), str(parts["wavs"][0])]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "HCLG.fst is missing" in err and "Traceback" not in err
+
+    shutil.rmtree(broken)
+    shutil.copytree(system_dir, broken)
+    other = create_model("bl_resnet22_a2b3", width=0.25, num_classes=7)
+    info = model_info("bl_resnet22_a2b3", {"num_classes": 7, "width": 0.25}, other, np.ones(7),
+                      torch.load(system_dir / "final.pt", weights_only=True)["features"])
+    save_model_file(broken / "final.pt", other.state_dict(), info)
+    with pytest.raises(SystemDirError, match=r"final.pt has 7 outputs, final.mdl \d+ pdfs"):
+        System.load(broken, "cpu")
+
+    fbank = json.loads((system_dir / "fbank.json").read_text())
+    (broken / "fbank.json").write_text(json.dumps({**fbank, "sample_rate": 16000}))
+    with pytest.raises(SystemDirError, match="fbank.json: 16000 Hz"):
+        System.load(broken, "cpu")
+    with pytest.raises(SystemDirError, match="not a system directory"):
+        System.load(parts["root"] / "graph", "cpu")
+
+
+def test_gmm_system(parts, tmp_path, capsys):
+    gmm_dir = tmp_path / "tri"
+    gmm_dir.mkdir()
+    shutil.copyfile(parts["mdl"], gmm_dir / "final.mdl")  # 39-dim GMMs: MFCC + deltas, the default features
+    GmmFeatureOptions().save(gmm_dir)
+    fbank = tmp_path / "fbank.json"
+    fbank.write_text(FbankConfig(sample_rate=SAMPLE_RATE).to_json())
+    out = tmp_path / "system"
+    assert package_main(["--gmm", str(gmm_dir), "--graph", str(parts["graph"]), "--fbank", str(fbank),
+                         "--lm-weight", "12", "--out", str(out)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    system = System.load(out)
+    assert system.settings["kind"] == "gmm" and system.decoder.options.acoustic_scale == pytest.approx(1 / 12)
+    transcript = system.transcribe(parts["wavs"][0])
+    assert transcript.num_frames == 120 and all(w.start is not None for w in transcript.words)
+    # GMM features of another kind do not fit the GMMs' dimension: named before anything is written
+    GmmFeatureOptions(kind="fbank").save(gmm_dir)
+    assert package_main(["--gmm", str(gmm_dir), "--graph", str(parts["graph"]), "--fbank", str(fbank),
+                         "--out", str(tmp_path / "other")]) == 1
+    assert "gmm_features.json makes 192-dim features" in capsys.readouterr().err
+    assert not (tmp_path / "other").exists()
+
+
+def test_find_inputs_refuses_duplicate_ids(parts, tmp_path):
+    copy = tmp_path / "rec0.wav"
+    shutil.copyfile(parts["wavs"][0], copy)
+    with pytest.raises(AudioError, match="two inputs have the utterance id 'rec0'"):
+        find_inputs([parts["wavs"][0], copy], SAMPLE_RATE)
+    assert [i.utterance for i in find_inputs([parts["wavs"][0].parent], SAMPLE_RATE)] == ["rec0", "rec1", "rec2",
+                                                                                           "rec3"]
