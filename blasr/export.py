@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
         result = export_posteriors(
             args.model, args.data, args.out, options, use_priors=args.priors,
             class_frame_counts=args.class_frame_counts, chunk_frames=args.chunk_frames or None,
-            device=args.device, amp=args.amp, name=args.name, cmvn=args.cmvn, progress=sys.stderr.isatty(),
+            device=args.device, amp=args.amp, name=args.name, cmvn=args.cmvn, progress=True,
             optimize=args.optimize)
         if result.failed:
             logging.getLogger("blasr.export").error(
@@ -74,4 +74,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -14,6 +14,7 @@ the flags given here. Only parses options; the work is
 from __future__ import annotations
 
 import argparse
+import sys
 
 from blasr.acoustic.config import SELECT_METRICS, SELECTIONS, build_config, default_options
 from blasr.acoustic.trainer import train
@@ -104,4 +105,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -10,6 +10,7 @@ Only parses options; the work is :func:`blasr.image.trainer.train`.
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import fields
 
 from blasr.image.trainer import TrainConfig, train
@@ -81,4 +82,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -166,3 +166,21 @@ def test_export_takes_nnet_forwards_options(monkeypatch):
     assert (args.apply_log, args.no_softmax, args.device) == (True, True, "cpu")
     args = parser.parse_args(required + ["--apply-log=false", "--priors=false", "--use-gpu=optional"])
     assert (args.apply_log, args.priors, args.device) == (False, False, None)
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_the_status_of_main_is_the_exit_status(program):
+    """``python -m blasr.X`` exits with what main returns (cli.program returns 1 on a user's error)."""
+    tree = ast.parse((PACKAGE / f"{program}.py").read_text())
+    calls = [ast.unparse(node.body[0]) for node in tree.body if isinstance(node, ast.If)
+             and ast.unparse(node.test) == "__name__ == '__main__'"]
+    assert calls == ["sys.exit(main())"], program
+
+
+def test_a_bad_model_exits_1_with_one_line(tmp_path):
+    (tmp_path / "garbage.pt").write_text("not a checkpoint")
+    done = subprocess.run([sys.executable, "-m", "blasr.export", "--model", str(tmp_path / "garbage.pt"), "--data",
+                           str(tmp_path / "cuts.jsonl"), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and done.stderr.startswith("error: cannot read checkpoint"), done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1

@@ -1,28 +1,53 @@
-"""Progress reporting for long loops: a terminal progress bar and TensorBoard scalars.
+"""Progress reporting for long loops: a progress bar (or periodic log lines) and TensorBoard scalars.
 
-Both are quiet where they would only add noise: the bar is drawn only on the
-main process and only when stderr is a terminal (batch logs stay clean), and
-the scalar writer exists only on the main process. Domain-agnostic.
+On a terminal the bar is drawn on stderr (count, total, rate, ETA); off one (a
+log file, a batch job) the same numbers come as a log line at most every
+``interval`` seconds, so logs stay readable. Only the main process reports, and
+the scalar writer exists only there. Domain-agnostic.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from typing import Iterable, Mapping
 
 from tqdm import tqdm
 
+logger = logging.getLogger("blasr.progress")
+
+LOG_LINE = "{desc}: {n_fmt}/{total_fmt} ({percentage:.0f}%), {rate_fmt}, ETA {remaining}"
+LOG_LINE_NO_TOTAL = "{desc}: {n_fmt}, {rate_fmt}, {elapsed} so far"
+
+
+class LogLines:
+    """The file a tqdm writes to when stderr is not a terminal: each refresh becomes one INFO line."""
+
+    def write(self, text: str) -> None:
+        text = text.strip("\r\n ")
+        if text:
+            logger.info("%s", text)
+
+    def flush(self) -> None:
+        pass
+
 
 def progress_bar(iterable: Iterable, *, total: int | None = None, desc: str = "",
-                 enabled: bool = True) -> tqdm:
-    """A tqdm bar over ``iterable``, disabled unless ``enabled`` and stderr is a tty.
+                 enabled: bool = True, interval: float = 60.0) -> tqdm:
+    """A tqdm bar over ``iterable`` on a terminal's stderr; elsewhere an INFO log line (done/total,
+    rate, ETA) at most every ``interval`` seconds, the first after ``interval``. Nothing unless ``enabled``.
 
     A disabled bar still iterates and accepts ``set_postfix`` (as a no-op).
     """
-    show = enabled and sys.stderr.isatty()
-    return tqdm(iterable, total=total, desc=desc, disable=not show, leave=False,
-                dynamic_ncols=True, file=sys.stderr)
+    if not enabled or sys.stderr.isatty():
+        return tqdm(iterable, total=total, desc=desc, disable=not enabled, leave=False,
+                    dynamic_ncols=True, file=sys.stderr)
+    if total is None and hasattr(iterable, "__len__"):
+        total = len(iterable)
+    return tqdm(iterable, total=total, desc=desc or "progress", leave=False, file=LogLines(), ascii=True,
+                mininterval=interval, maxinterval=max(interval, 10.0), delay=interval,
+                bar_format=LOG_LINE if total else LOG_LINE_NO_TOTAL)
 
 
 class ScalarWriter:

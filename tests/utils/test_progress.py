@@ -1,12 +1,30 @@
+import logging
+import re
+
+from tqdm import std as tqdm_std
+
 from blasr.utils.progress import ScalarWriter, progress_bar
 
 
-def test_progress_bar_is_silent_off_a_terminal(capsys):
-    bar = progress_bar(range(3), total=3, desc="epoch 1")  # pytest's stderr is not a tty
+def test_a_disabled_bar_is_silent(capsys, caplog):
+    bar = progress_bar(range(3), total=3, desc="epoch 1", enabled=False, interval=0)
     assert list(bar) == [0, 1, 2] and bar.disable
     bar.set_postfix(loss="1.0")
     bar.close()
-    assert capsys.readouterr().err == ""
+    assert capsys.readouterr().err == "" and not caplog.records
+
+
+def test_off_a_terminal_progress_is_log_lines_with_rate_and_eta(capsys, caplog, monkeypatch):
+    clock = iter(range(1000))
+    monkeypatch.setattr(tqdm_std, "time", lambda: float(next(clock)))  # 1 s a step
+    with caplog.at_level(logging.INFO, logger="blasr.progress"):
+        assert list(progress_bar(range(10), desc="export", interval=3)) == list(range(10))
+    lines = [r.getMessage() for r in caplog.records if r.name == "blasr.progress"]
+    assert capsys.readouterr().err == ""  # pytest's stderr is not a tty: no bar drawn
+    assert 2 <= len(lines) <= 4, lines  # one every 3 s of 10
+    done, total = lines[0].split(": ")[1].split(",")[0].split(" ")[0].split("/")
+    assert lines[0].startswith("export: ") and total == "10" and 0 < int(done) < 10
+    assert re.search(r"\ds/it, ETA 00:\d\d$", lines[0]), lines[0]  # the rate and the time left
 
 
 def test_scalar_writer_writes_only_when_enabled(tmp_path):
