@@ -2,7 +2,8 @@
 # Source me after setting a recipe's variables: turns `--foo-bar value` (or
 # `--foo-bar=value`) into foo_bar=value, as Kaldi's utils/parse_options.sh.
 # Only variables the recipe already set can be given (an unknown option is an
-# error, a typo never passes silently); `--help` prints them; `--config FILE`
+# error, a typo never passes silently); an option whose value is true or false
+# takes only true or false (as Kaldi's); `--help` prints them; `--config FILE`
 # sources FILE first. Positional arguments stay in "$@".
 
 blasr_usage() {
@@ -35,6 +36,10 @@ while [ $# -gt 0 ]; do
   esac
   if [ -z "${blasr_name:-}" ] || ! declare -p "$blasr_name" >/dev/null 2>&1 || [[ ! "$blasr_name" =~ ^[a-z_][a-z0-9_]*$ ]]; then
     echo "$0: unknown option --${blasr_name//_/-} (run with --help for the list)" >&2
+    exit 1
+  fi
+  if [[ ${!blasr_name} == true || ${!blasr_name} == false ]] && [[ $blasr_value != true && $blasr_value != false ]]; then
+    echo "$0: option --${blasr_name//_/-} takes true or false, not '$blasr_value'" >&2
     exit 1
   fi
   printf -v "$blasr_name" '%s' "$blasr_value"

@@ -11,4 +11,6 @@ bash local/install_espeak.sh || echo "[blasr] espeak-ng unavailable: tests/recip
 bash local/install_flite.sh || echo "[blasr] flite unavailable: the flite tests will be skipped" >&2
 # OpenFst's fstconvert cross-checks blasr's own const -> vector FST conversion; without it that test is skipped
 bash local/install_deb.sh libfst-tools fstconvert || echo "[blasr] fstconvert unavailable: its cross-check in tests/kaldi/formats/test_fst.py will be skipped" >&2
+# shellcheck finds unquoted expansions in the recipes (tests/recipes/test_recipe_checks.py); without it that check is skipped
+bash local/install_deb.sh shellcheck shellcheck || echo "[blasr] shellcheck unavailable: the recipes' quoting check will be skipped" >&2
 exec python -m pytest "$@"

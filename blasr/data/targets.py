@@ -74,6 +74,8 @@ def attach_targets(
         raise ValueError(f"num_pdfs must be positive, got {num_pdfs}")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    # num_pdfs is written last: its absence marks targets still being (or never completely) written
+    (output_dir / NUM_PDFS).unlink(missing_ok=True)
     manifest = output_dir / MANIFEST
     report = StageReport("targets")
     trimmed = padded = 0
@@ -166,7 +168,7 @@ def load_targets(cut) -> np.ndarray:
     """A cut's ``(T,)`` int64 targets (the full stored vector)."""
     array = cut.custom.get("targets") if cut.custom else None
     if array is None:
-        raise ValueError(f"cut {cut.id} has no targets; run attach_targets on its manifest")
+        raise ValueError(f"cut {cut.id} has no targets; run python -m blasr.targets on its manifest")
     return np.asarray(array.load(), dtype=np.int64)
 
 

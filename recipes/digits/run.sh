@@ -38,13 +38,17 @@ blasr_option_names="stage stop_stage nj seed num_train num_dev num_test data exp
   train_config epochs width threads extra_tests"
 
 . ../../local/log.sh
+. ../../local/stages.sh
 . ../../local/parse_options.sh
 . ../../local/env.sh
 export OMP_NUM_THREADS=$threads
 
-tests="test $extra_tests"  # every test set is decoded with the LM weight and penalty chosen on dev
+# list options, split on white space only (never globbed)
+read -r -d '' -a arch_list <<< "$archs" || true
+read -r -d '' -a extra_list <<< "$extra_tests" || true
+tests=(test ${extra_list[@]+"${extra_list[@]}"})  # every test set is decoded with the LM weight and penalty chosen on dev
 extra_options=()
-for part in $extra_tests; do
+for part in ${extra_list[@]+"${extra_list[@]}"}; do
   case $part in
     test_other) extra_options+=(--other-synth) ;;
     test_tel) extra_options+=(--telephone) ;;
@@ -52,87 +56,103 @@ for part in $extra_tests; do
   esac
 done
 
-if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
+if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   log "stage 0: synthesize the digits corpus ($num_train / $num_dev / $num_test utterances, seed $seed)"
   bash ../../local/install_espeak.sh
-  if [[ " $extra_tests " == *" test_other "* ]]; then
+  if [[ " ${extra_list[*]-} " == *" test_other "* ]]; then
     bash ../../local/install_flite.sh
   fi
-  python -m blasr.prepare_digits --out $data/corpus --seed $seed --num-train $num_train --num-dev $num_dev \
-    --num-test $num_test --nj $nj ${extra_options[@]+"${extra_options[@]}"}
+  python -m blasr.prepare_digits --out "$data/corpus" --seed "$seed" --num-train "$num_train" \
+    --num-dev "$num_dev" --num-test "$num_test" --nj "$nj" ${extra_options[@]+"${extra_options[@]}"}
 fi
 
-if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
+if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+  needs 1 0 "$data/corpus"
+  for part in train dev "${tests[@]}"; do needs 1 0 "$data/corpus/$part/cuts.jsonl.gz"; done
+  if [[ " ${extra_list[*]-} " == *" test_other "* ]]; then needs 1 0 "$data/corpus/test_other"; fi
   log "stage 1: 64-bin log-mel features (16 kHz, snip-edges true)"
-  for part in train dev $tests; do
-    python -m blasr.features --cuts $data/corpus/$part/cuts.jsonl.gz --out $data/fbank/$part \
-      --sample-rate 16000 --nj $nj
+  for part in train dev "${tests[@]}"; do
+    python -m blasr.features --cuts "$data/corpus/$part/cuts.jsonl.gz" --out "$data/fbank/$part" \
+      --sample-rate 16000 --nj "$nj"
   done
 fi
 
-if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
+if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+  needs 2 0 "$data/corpus/dict/lexicon.txt"
+  for part in train dev "${tests[@]}"; do needs 2 1 "$data/fbank/$part"; done
   log "stage 2: lang, GMM mono -> tri ($num_leaves leaves), alignments, HCLG, GMM baseline"
-  python -m blasr.prepare_lang $data/corpus/dict $data/lang --word-loop --overwrite
-  python -m blasr.gmm train --data $data/fbank/train/cuts.jsonl.gz --lang $data/lang --exp $exp/gmm \
+  python -m blasr.prepare_lang "$data/corpus/dict" "$data/lang" --word-loop --overwrite
+  python -m blasr.gmm train --data "$data/fbank/train/cuts.jsonl.gz" --lang "$data/lang" --exp "$exp/gmm" \
     --mono-utterances 500 --mono-iters 25 --mono-gauss 400 --tri-iters 20 \
-    --num-leaves $num_leaves --total-gauss $total_gauss --seed $seed
-  python -m blasr.gmm align --model $exp/gmm/tri --data $data/fbank/dev/cuts.jsonl.gz --lang $data/lang \
-    --out $exp/gmm/tri_ali_dev --nj $nj
-  python -m blasr.targets --cuts $data/fbank/train/cuts.jsonl.gz --ali-dir $exp/gmm/tri_ali --out $data/targets/train
-  python -m blasr.targets --cuts $data/fbank/dev/cuts.jsonl.gz --ali-dir $exp/gmm/tri_ali_dev --out $data/targets/dev
-  python -m blasr.mkgraph $data/lang $exp/gmm/tri $exp/gmm/tri/graph
-  for part in dev $tests; do
-    python -m blasr.gmm compute-likes --model $exp/gmm/tri --data $data/fbank/$part/cuts.jsonl.gz \
-      --out $exp/gmm/tri/loglikes_$part
+    --num-leaves "$num_leaves" --total-gauss "$total_gauss" --seed "$seed"
+  python -m blasr.gmm align --model "$exp/gmm/tri" --data "$data/fbank/dev/cuts.jsonl.gz" --lang "$data/lang" \
+    --out "$exp/gmm/tri_ali_dev" --nj "$nj"
+  python -m blasr.targets --cuts "$data/fbank/train/cuts.jsonl.gz" --ali-dir "$exp/gmm/tri_ali" \
+    --out "$data/targets/train"
+  python -m blasr.targets --cuts "$data/fbank/dev/cuts.jsonl.gz" --ali-dir "$exp/gmm/tri_ali_dev" \
+    --out "$data/targets/dev"
+  python -m blasr.mkgraph "$data/lang" "$exp/gmm/tri" "$exp/gmm/tri/graph"
+  for part in dev "${tests[@]}"; do
+    python -m blasr.gmm compute-likes --model "$exp/gmm/tri" --data "$data/fbank/$part/cuts.jsonl.gz" \
+      --out "$exp/gmm/tri/loglikes_$part"
   done
   # the LM weight and insertion penalty are chosen on dev and applied to test, as the paper did
-  python -m blasr.decode --graph $exp/gmm/tri/graph --model $exp/gmm/tri/final.mdl \
-    --loglikes scp:$exp/gmm/tri/loglikes_dev/loglikes.scp --text $data/corpus/dev/text \
-    --out $exp/gmm/tri/decode_dev --sweep 3:15 --nj $nj
-  for part in $tests; do
-    python -m blasr.decode --graph $exp/gmm/tri/graph --model $exp/gmm/tri/final.mdl \
-      --loglikes scp:$exp/gmm/tri/loglikes_$part/loglikes.scp --text $data/corpus/$part/text \
-      --out $exp/gmm/tri/decode_$part --setting-from $exp/gmm/tri/decode_dev --nj $nj
+  python -m blasr.decode --graph "$exp/gmm/tri/graph" --model "$exp/gmm/tri/final.mdl" \
+    --loglikes "scp:$exp/gmm/tri/loglikes_dev/loglikes.scp" --text "$data/corpus/dev/text" \
+    --out "$exp/gmm/tri/decode_dev" --sweep 3:15 --nj "$nj"
+  for part in "${tests[@]}"; do
+    python -m blasr.decode --graph "$exp/gmm/tri/graph" --model "$exp/gmm/tri/final.mdl" \
+      --loglikes "scp:$exp/gmm/tri/loglikes_$part/loglikes.scp" --text "$data/corpus/$part/text" \
+      --out "$exp/gmm/tri/decode_$part" --setting-from "$exp/gmm/tri/decode_dev" --nj "$nj"
   done
 fi
 
 overrides=()
-[ -n "$epochs" ] && overrides+=(--epochs $epochs)
-[ -n "$width" ] && overrides+=(--width $width)
+[ -n "$epochs" ] && overrides+=(--epochs "$epochs")
+[ -n "$width" ] && overrides+=(--width "$width")
 
-if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
-  for arch in $archs; do
+if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+  needs 3 "give --train-config an existing file" "$train_config"
+  needs 3 2 "$data/targets/train/num_pdfs" "$data/targets/dev/num_pdfs"
+  for arch in "${arch_list[@]}"; do
     log "stage 3: train $arch (chunk mode, CPU, $threads threads)"
-    python -m blasr.train --arch $arch --config $train_config ${overrides[@]+"${overrides[@]}"} \
-      --data $data/targets/train/cuts.jsonl.gz --valid-data $data/targets/dev/cuts.jsonl.gz \
-      --exp $exp/$arch --resume auto
+    python -m blasr.train --arch "$arch" --config "$train_config" ${overrides[@]+"${overrides[@]}"} \
+      --data "$data/targets/train/cuts.jsonl.gz" --valid-data "$data/targets/dev/cuts.jsonl.gz" \
+      --exp "$exp/$arch" --resume auto
   done
 fi
 
-if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
-  for arch in $archs; do
-    log "stage 4: export $arch log-likelihoods (log-posteriors minus log-priors) for dev and $tests"
-    for part in dev $tests; do
-      python -m blasr.export --model $exp/$arch/final.pt --data $data/fbank/$part/cuts.jsonl.gz \
-        --out $exp/$arch/loglikes_$part --device cpu
+if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+  for part in dev "${tests[@]}"; do needs 4 1 "$data/fbank/$part"; done
+  for arch in "${arch_list[@]}"; do needs 4 3 "$exp/$arch/final.pt"; done
+  for arch in "${arch_list[@]}"; do
+    log "stage 4: export $arch log-likelihoods (log-posteriors minus log-priors) for dev and ${tests[*]}"
+    for part in dev "${tests[@]}"; do
+      python -m blasr.export --model "$exp/$arch/final.pt" --data "$data/fbank/$part/cuts.jsonl.gz" \
+        --out "$exp/$arch/loglikes_$part" --device cpu
     done
   done
 fi
 
-if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
+if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+  needs 5 2 "$exp/gmm/tri/graph" "$exp/gmm/tri/final.mdl"
+  for part in dev "${tests[@]}"; do
+    needs 5 2 "$exp/gmm/tri/decode_$part/wer"
+    for arch in "${arch_list[@]}"; do needs 5 4 "$exp/$arch/loglikes_$part/loglikes.scp"; done
+  done
   systems=(--system "GMM triphone=$exp/gmm/tri")
-  for arch in $archs; do
+  for arch in "${arch_list[@]}"; do
     log "stage 5: decode and score $arch (LM weight and penalty chosen on dev)"
-    python -m blasr.decode --graph $exp/gmm/tri/graph --model $exp/gmm/tri/final.mdl \
-      --loglikes scp:$exp/$arch/loglikes_dev/loglikes.scp --text $data/corpus/dev/text \
-      --out $exp/$arch/decode_dev --sweep 3:15 --nj $nj
-    for part in $tests; do
-      python -m blasr.decode --graph $exp/gmm/tri/graph --model $exp/gmm/tri/final.mdl \
-        --loglikes scp:$exp/$arch/loglikes_$part/loglikes.scp --text $data/corpus/$part/text \
-        --out $exp/$arch/decode_$part --setting-from $exp/$arch/decode_dev --nj $nj
+    python -m blasr.decode --graph "$exp/gmm/tri/graph" --model "$exp/gmm/tri/final.mdl" \
+      --loglikes "scp:$exp/$arch/loglikes_dev/loglikes.scp" --text "$data/corpus/dev/text" \
+      --out "$exp/$arch/decode_dev" --sweep 3:15 --nj "$nj"
+    for part in "${tests[@]}"; do
+      python -m blasr.decode --graph "$exp/gmm/tri/graph" --model "$exp/gmm/tri/final.mdl" \
+        --loglikes "scp:$exp/$arch/loglikes_$part/loglikes.scp" --text "$data/corpus/$part/text" \
+        --out "$exp/$arch/decode_$part" --setting-from "$exp/$arch/decode_dev" --nj "$nj"
     done
     systems+=(--system "$arch=$exp/$arch")
   done
-  python -m blasr.results "${systems[@]}" --sets dev $tests --out $exp/results.md
+  python -m blasr.results "${systems[@]}" --sets dev "${tests[@]}" --out "$exp/results.md"
 fi
 log "done (stages $stage..$stop_stage)"

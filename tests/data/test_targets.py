@@ -102,3 +102,14 @@ def test_the_class_count_is_written_beside_the_targets(corpus, tmp_path):
         read_num_pdfs(manifest)
     with pytest.raises(ValueError, match="positive"):
         attach_targets(corpus, alignments, tmp_path / "zero", num_pdfs=0)
+
+
+def test_a_failed_rerun_leaves_no_class_count(corpus, tmp_path):
+    # num_pdfs marks finished targets (the recipes check it): a rerun that stops halfway must not keep the old one
+    alignments = {f"utt{i}": alignment(frames, i) for i, frames in enumerate(FRAMES)}
+    attach_targets(corpus, alignments, tmp_path / "out", num_pdfs=500)
+    with pytest.raises(ValueError, match="no cut got targets"):
+        attach_targets(corpus, {}, tmp_path / "out", num_pdfs=500)
+    assert not (tmp_path / "out" / "num_pdfs").exists()
+    with pytest.raises(ValueError, match="no targets; run python -m blasr.targets on its manifest"):
+        load_targets(next(iter(CutSet.from_file(corpus))).with_custom("targets", None))
