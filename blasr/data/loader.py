@@ -146,7 +146,7 @@ class FrameDataset(IterableDataset):
             if self.require_targets:
                 array = cut.custom.get("targets") if cut.custom else None
                 if array is None:
-                    raise ValueError(f"cut {cut.id} has no targets; run attach_targets, or pass require_targets=False")
+                    raise ValueError(f"cut {cut.id} has no targets; run python -m blasr.targets on its manifest")
                 if array.shape[0] != count:
                     raise ValueError(f"cut {cut.id}: {array.shape[0]} targets for {count} feature frames")
             if self.cmvn is not None and self.normalization in ("speaker", "side"):

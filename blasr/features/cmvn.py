@@ -106,7 +106,7 @@ class CmvnTable:
         if key not in self.stats:
             raise MissingKeyError(
                 f"no {self.group} statistics for cut {cut.id} ({self.group} {key!r}); "
-                "recompute them over this manifest with compute_cmvn_table"
+                "leave --cmvn out to compute them over this manifest, or give a table computed over it"
             )
         return self.stats[key]
 

@@ -39,6 +39,7 @@ from tqdm import tqdm
 from blasr.features.config import FbankConfig
 from blasr.features.fbank import FeatureError, compute_logmel
 from blasr.features.report import StageReport
+from blasr.features.wav import wav_shortfall
 
 logger = logging.getLogger("blasr")
 
@@ -64,7 +65,7 @@ def open_cuts(cuts):
 def feature_frames(cut) -> int:
     """Kaldi-exact frame count of a cut's stored features (not lhotse's ``cut.num_frames``)."""
     if cut.features is None:
-        raise ValueError(f"cut {cut.id} has no features; run compute_features on its manifest first")
+        raise ValueError(f"cut {cut.id} has no features; run python -m blasr.features on its manifest first")
     return cut.features.num_frames
 
 
@@ -106,8 +107,9 @@ def compute_features(
     Returns:
         ``(manifest path, report)``. The report lists every skipped cut with its
         reason (unreadable, empty or too short audio, wrong sample rate, several
-        channels) and the speed: ``x_real_time`` (audio seconds per wall second)
-        and ``x_real_time_per_job``.
+        channels), every cut read from a WAV file shorter than its header says
+        as fixed (``truncated audio``, warned once per file), and the speed:
+        ``x_real_time`` (audio seconds per wall second) and ``x_real_time_per_job``.
 
     Raises:
         FeatureError: when not a single cut could be extracted.
@@ -131,6 +133,7 @@ def compute_features(
     archive_path = (output_dir / ARCHIVE).resolve()
     report = StageReport("features")
     audio_seconds, frames = 0.0, 0
+    warned: set[str] = set()  # truncated files, each warned about once
     start = time.perf_counter()
     tasks = _tasks(open_cuts(cuts), cuts_per_task)
     executor = _executor(num_jobs)
@@ -143,7 +146,10 @@ def compute_features(
                     if isinstance(result, str):
                         report.skip(cut.id, result)
                     else:
-                        num_frames, chunks = result
+                        num_frames, chunks, truncated = result
+                        if truncated:
+                            _warn_truncated(truncated, warned)
+                            report.fix(cut.id, truncated)
                         key = _write_chunks(archive, chunks)
                         writer.write(replace(cut, features=_features(cut, config, num_frames, archive_path, key)))
                         report.kept += 1
@@ -187,8 +193,9 @@ def extract_cut(cut, config: FbankConfig) -> np.ndarray:
     if cut.sampling_rate != config.sample_rate:
         raise FeatureError(
             f"{cut.id}: wrong sample rate: the audio is {cut.sampling_rate} Hz, the features are "
-            f"configured for {config.sample_rate} Hz; set FbankConfig(sample_rate={cut.sampling_rate}) "
-            f"or resample the cuts (cuts.resample({config.sample_rate}))"
+            f"configured for {config.sample_rate} Hz; compute them with --sample-rate {cut.sampling_rate} "
+            f"(python -m blasr.features) or make the cuts at {config.sample_rate} Hz "
+            f"(python -m blasr.manifests --sample-rate {config.sample_rate})"
         )
     if not cut.has_recording:
         raise FeatureError(f"{cut.id}: no recording: the cut has no audio attached")
@@ -205,8 +212,31 @@ def extract_cut(cut, config: FbankConfig) -> np.ndarray:
     return compute_logmel(audio, config, name=cut.id)
 
 
+def truncated_audio(cut) -> str:
+    """Why a cut's audio is shorter than its file's header says (``"truncated audio: ..."``), or ``""``.
+
+    As Kaldi's ``WaveData::Read``, what the file holds is read and used; the
+    features stage warns and counts the cut as fixed. Only WAV files are checked.
+    """
+    for source in cut.recording.sources if cut.has_recording else ():
+        if source.type != "file" or not os.path.isfile(source.source):
+            continue
+        short = wav_shortfall(source.source)
+        if short is not None:
+            return (f"truncated audio: {source.source}: its header promises {short[0]} samples, "
+                    f"the file holds {short[1]}; reading what there is")
+    return ""
+
+
+def _warn_truncated(note: str, warned: set[str]) -> None:
+    """Log a truncated file once (Kaldi warns too), however many cuts it holds (they share the note)."""
+    if note not in warned:
+        warned.add(note)
+        logger.warning("%s", note)
+
+
 def _extract_task(cuts: list, config: FbankConfig, tick_power: int) -> list:
-    """Worker: per cut ``(num_frames, compressed chunks)`` or the skip reason (a string)."""
+    """Worker: per cut ``(num_frames, compressed chunks, truncated_audio(cut))`` or the skip reason (a string)."""
 
     # lhotse reads a command source whole for every cut; its bounded cache (100 files,
     # 500 MB) makes that once per recording within a task.
@@ -229,7 +259,7 @@ def _extract_task(cuts: list, config: FbankConfig, tick_power: int) -> list:
                 lilcom.compress(feats[i : i + _CHUNK_FRAMES], tick_power=tick_power, do_regression=True)
                 for i in range(0, len(feats), _CHUNK_FRAMES)
             ]
-            results.append((len(feats), chunks))
+            results.append((len(feats), chunks, truncated_audio(cut)))
     finally:
         AudioCache.enable(was_enabled)
         torch.set_num_threads(threads)

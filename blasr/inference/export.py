@@ -107,6 +107,7 @@ def export_posteriors(
     if transform.num_disabled:
         logger.warning("%d classes are below --prior-floor %g and disabled (as nnet-forward does)",
                        transform.num_disabled, options.prior_floor)
+    _check_first_cut(scores, model_path, cuts)
     frames = 0
     with ArkWriter(out_dir / f"{name}.ark", out_dir / f"{name}.scp") as writer:
         for cut in progress_bar(open_cuts(cuts), desc="export", enabled=progress):
@@ -224,19 +225,24 @@ class NetworkScores(Mapping):
     def __len__(self) -> int:
         return len(self.cuts)
 
-    def score(self, cut) -> np.ndarray:
-        """``(feature_frames(cut), classes)`` float32 for one cut; :class:`ScoreError` when it cannot be scored."""
-        trained, transform, normalization, table = self._load()
-        chunk_frames, amp = self._settings["chunk_frames"], self._settings["amp"]
+    def check_features(self, cut) -> None:
+        """:class:`ScoreError` unless ``cut`` has features of the model's dimension and sample rate."""
         if cut.features is None:
-            raise ScoreError("no features: run compute_features on this manifest first")
-        expected = trained.features
+            raise ScoreError("no features: run python -m blasr.features on this manifest first")
+        expected = self.trained.features
         dim = cut.features.num_features
         if expected.get("num_features") not in (None, dim):
             raise ScoreError(f"wrong features: {dim} per frame, the model was trained on {expected['num_features']}")
         rate = cut.features.sampling_rate
         if expected.get("sampling_rate") not in (None, rate):
             raise ScoreError(f"wrong features: computed at {rate} Hz, the model's at {expected['sampling_rate']} Hz")
+
+    def score(self, cut) -> np.ndarray:
+        """``(feature_frames(cut), classes)`` float32 for one cut; :class:`ScoreError` when it cannot be scored."""
+        trained, transform, normalization, table = self._load()
+        chunk_frames, amp = self._settings["chunk_frames"], self._settings["amp"]
+        self.check_features(cut)
+        expected = trained.features
         try:
             static = load_static(cut)
         except Exception as error:  # lhotse / lilcom / OS errors for a missing, truncated or corrupt archive
@@ -259,6 +265,23 @@ class NetworkScores(Mapping):
         if not torch.isfinite(output).all():
             raise ScoreError("non-finite output: NaN or infinite values in the model's output")
         return output.numpy()
+
+
+def _check_first_cut(scores: NetworkScores, model_path, cuts) -> None:
+    """Stop before writing anything when the data's features are not the model's: every cut would fail alike."""
+    first = next(iter(open_cuts(cuts)), None)
+    if first is None or first.features is None:
+        return
+    try:
+        scores.check_features(first)
+    except ScoreError as error:
+        expected = scores.trained.features
+        options = " ".join(f"{flag} {expected[key]}" for flag, key in (("--sample-rate", "sampling_rate"),
+                                                                      ("--num-mel-bins", "num_features"))
+                           if expected.get(key) is not None)
+        data = cuts if isinstance(cuts, (str, os.PathLike)) else "the cuts"
+        raise ValueError(f"{model_path} does not fit {data} ({first.id}: {error}); compute the data's features "
+                         f"as the model's: python -m blasr.features {options}") from None
 
 
 def _network_scores(settings: dict) -> NetworkScores:

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from lhotse import CutSet, MonoCut, Recording
 
+from blasr.compute_features import main as compute_features_main
 from blasr.data import cuts_from_audio_files
 from blasr.features import FbankConfig, FeatureError, compute_features, feature_frames, load_static, logmel
 from tests.features.synthetic import tones_and_noise, write_wav
@@ -72,6 +73,11 @@ def test_bad_audio_is_skipped_and_counted(good_cuts, tmp_path, rng):
     assert reasons["empty"].startswith("empty audio")
     assert reasons["short"].startswith("too short: 150 samples")
     assert reasons["wideband"].startswith("wrong sample rate: the audio is 16000 Hz")
+    # the remedy is a command to run, not a Python call
+    assert reasons["wideband"].endswith("compute them with --sample-rate 16000 (python -m blasr.features) or make "
+                                        "the cuts at 8000 Hz (python -m blasr.manifests --sample-rate 8000)")
+    with pytest.raises(ValueError, match="run python -m blasr.features on its manifest first"):
+        feature_frames(wideband)
     assert report.skip_reasons() == {"unreadable audio": 1, "empty audio": 1, "too short": 1, "wrong sample rate": 1}
     assert [c.id for c in CutSet.from_file(manifest)] == [c.id for c in good_cuts]
     assert "skipped 4" in report.summary()
@@ -82,3 +88,24 @@ def test_nothing_extracted_is_an_error(tmp_path, rng):
     with pytest.raises(FeatureError, match="no cut could be extracted.*wrong sample rate"):
         compute_features(CutSet.from_cuts([wideband]), tmp_path / "fbank", FbankConfig(sample_rate=8000),
                          progress=False)
+
+
+def test_truncated_wav_files_are_read_warned_and_counted(good_cuts, tmp_path, rng, caplog, capsys):
+    # the header promises 8000 samples, the file holds 6400 (Kaldi: "truncated file?", reads what there is)
+    path = write_wav(tmp_path / "cut_short" / "long.wav", tones_and_noise(8000, 8000, rng), 8000)
+    path.write_bytes(path.read_bytes()[:-3200])
+    recording = Recording.from_file(path)
+    assert recording.num_samples == 6400
+    halves = [MonoCut(f"long-{i}", start=0.4 * i, duration=0.4, channel=0, recording=recording) for i in (0, 1)]
+    manifest = tmp_path / "cuts.jsonl.gz"
+    CutSet.from_cuts(list(good_cuts) + halves).to_file(manifest)
+    with caplog.at_level("WARNING", logger="blasr"):
+        assert compute_features_main(["--cuts", str(manifest), "--out", str(tmp_path / "fbank"),
+                                      "--sample-rate", "8000"]) == 0
+    summary = capsys.readouterr().out
+    assert "kept 6, skipped 0, fixed 2" in summary and "fixed by kind: truncated audio x2" in summary
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [f"truncated audio: {path}: its header promises 8000 samples, the file holds 6400; "
+                        "reading what there is"]
+    report = json.loads((tmp_path / "fbank" / "features.report.json").read_text())
+    assert [item for item, _ in report["fixed"]] == ["long-0", "long-1"]

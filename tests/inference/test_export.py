@@ -239,3 +239,22 @@ def test_decoding_with_a_network_of_another_tree_stops_before_it_starts(model_fi
     assert (f"scores {NUM_CLASSES} classes, the graph's model has {transition_model.num_pdfs} pdfs"
             in capsys.readouterr().err)
     assert not (tmp_path / "decode").exists()
+
+
+def test_features_unlike_the_models_stop_the_export_at_once(model_file, corpus, tmp_path):
+    cuts = list(open_cuts(corpus["valid"]))
+    expected = load_model_file(model_file, "cpu").features
+    other = expected["num_features"] // 2
+    manifest = tmp_path / "fbank40.jsonl.gz"
+    CutSet.from_cuts(replace(c, features=replace(c.features, num_features=other)) for c in cuts).to_file(manifest)
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "blasr.export", "--model", str(model_file), "--data",
+                           str(manifest), "--out", str(out)],
+                          cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=120)
+    errors = [line for line in done.stderr.splitlines() if "error" in line.lower()]
+    assert done.returncode == 1 and len(errors) == 1, done.stderr
+    assert (f"{model_file} does not fit {manifest} ({cuts[0].id}: wrong features: {other} per frame, the model was "
+            f"trained on {expected['num_features']}); compute the data's features as the model's: python -m "
+            f"blasr.features --sample-rate {expected['sampling_rate']} --num-mel-bins {expected['num_features']}"
+            ) in errors[0]
+    assert not (out / "export.report.json").exists() and not list(out.glob("*.ark"))  # nothing per utterance

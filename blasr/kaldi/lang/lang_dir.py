@@ -81,8 +81,8 @@ class Lang:
         (``prepare_lang(..., position_dependent_phones=True)``, Kaldi's default)."""
         path = self.lang_dir / "phones" / "word_boundary.int"
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such file (the lang has no position-dependent phones: "
-                                    "prepare it with position_dependent_phones=True to get word times)")
+            raise FileNotFoundError(f"{path}: no such file (the lang has no position-dependent phones: prepare it "
+                                    "with python -m blasr.prepare_lang --position-dependent-phones true: word times)")
         return read_word_boundary(path, self.phones)
 
     def word_ids(self, transcript: Sequence[str], utterance: str = "", map_oov: bool = False) -> list[int]:
@@ -95,7 +95,8 @@ class Lang:
                 ids.append(self.words.id(self.oov))
             else:
                 where = f"utterance {utterance!r}: " if utterance else ""
-                hint = f"; map it to the OOV word {self.oov!r}" if self.oov else "; give prepare_lang an OOV word"
+                hint = (f"; map it to the OOV word {self.oov!r}" if self.oov
+                        else "; give the lang an OOV word (python -m blasr.prepare_lang --oov WORD)")
                 raise MissingKeyError(f"{where}word {word!r} is not in {self.lang_dir / 'words.txt'}{hint}")
         return ids
 

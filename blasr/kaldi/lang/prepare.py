@@ -245,7 +245,8 @@ def prepare_lang(
         entries = lexicon_entries(lexicon)
     silence_sets = _phone_sets(silence_phones)
     if not silence_sets:
-        raise LangError("no silence phones: give silence_phones (e.g. ['SIL']); Kaldi needs at least one")
+        raise LangError("no silence phones: list them in the dict directory's silence_phones.txt (e.g. SIL); "
+                        "Kaldi needs at least one")
     silence = [p for s in silence_sets for p in s]
     if nonsilence_phones is None:
         lexicon_phones = sorted({p for e in entries for p in e.phones} - set(silence))
@@ -415,7 +416,7 @@ def _check_phone_set(silence: Sequence[str], nonsilence: Sequence[str], position
             if phone[-2:] in POSITION_SUFFIXES:
                 raise LangError(
                     f"phone {phone!r} already ends in a word-position suffix; "
-                    "use position_dependent_phones=False or rename it"
+                    "prepare the lang with --position-dependent-phones false, or rename it"
                 )
     if not nonsilence:
         raise LangError("no non-silence phones")
