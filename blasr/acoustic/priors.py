@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from blasr.data.targets import load_targets
+from blasr.data.targets import IGNORE_INDEX, load_targets
 from blasr.features.extract import open_cuts
 from blasr.utils.errors import BlasrError
 
@@ -36,21 +36,28 @@ class ClassCountError(BlasrError, ValueError):
 def count_targets(cuts, num_classes: int | None = None) -> np.ndarray:
     """Frames per class over every cut's targets: ``(K,)`` int64, ``K = num_classes`` or largest id + 1.
 
-    Ignored positions (negative ids) are not counted; an id ``>= num_classes``
-    raises :class:`ClassCountError` naming the cut.
+    Ignored positions (``IGNORE_INDEX``) are not counted; any other id outside
+    ``[0, num_classes)`` raises :class:`ClassCountError` naming the cut, its
+    target file, the frame and the id (the loss would fail on it mid-epoch).
     """
     counts = np.zeros(num_classes or 0, dtype=np.int64)
     seen = False
     for cut in open_cuts(cuts):
         targets = load_targets(cut)
-        targets = targets[targets >= 0]
         seen = True
+        used = targets != IGNORE_INDEX
+        limit = num_classes if num_classes is not None else np.iinfo(np.int64).max
+        bad = used & ((targets < 0) | (targets >= limit))
+        if bad.any():
+            frame = int(np.argmax(bad))
+            raise ClassCountError(
+                f"cut {cut.id} has target {targets[frame]} at frame {frame} (targets in "
+                f"{cut.custom['targets'].array.storage_path}); pdf-ids must lie in [0, {num_classes or 'inf'}) "
+                f"(or be {IGNORE_INDEX}, an ignored frame)")
+        targets = targets[used]
         if not len(targets):
             continue
         top = int(targets.max())
-        if num_classes is not None and top >= num_classes:
-            raise ClassCountError(f"cut {cut.id} has target {top}, but the model has {num_classes} classes "
-                             f"(--num-classes); targets must lie in [0, {num_classes})")
         if top >= len(counts):
             counts = np.pad(counts, (0, top + 1 - len(counts)))
         counts += np.bincount(targets, minlength=len(counts))

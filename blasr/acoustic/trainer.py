@@ -200,7 +200,8 @@ class SpeechTrainer(Trainer):
             dist.broadcast_object_list(result, src=0)
         error = result[0]
         if isinstance(error, ClassCountError):
-            raise ClassCountError(f"{cuts}: {error}")
+            raise ClassCountError(f"{cuts}: {error}; make targets and model from the same tree "
+                                  "(python -m blasr.targets checks the ids)")
         if isinstance(error, Exception):
             raise ValueError(f"cannot count the targets of {cuts}: {type(error).__name__}: {error}")
         return result[0]

@@ -21,7 +21,8 @@ def test_counts_of_the_training_targets(corpus):
     counts = count_targets(corpus["train"])
     assert counts.tolist() == np.bincount(targets, minlength=NUM_CLASSES).tolist() and counts.sum() == 1250
     assert count_targets(corpus["train"], num_classes=6).tolist() == counts.tolist() + [0, 0]
-    with pytest.raises(ValueError, match=r"cut utt1_\d has target 3, but the model has 3 classes"):
+    with pytest.raises(ValueError, match=r"cut utt1_\d has target 3 at frame \d+ \(targets in .*targets.ark\); "
+                                         r"pdf-ids must lie in \[0, 3\)"):
         count_targets(corpus["train"], num_classes=3)
 
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 import torch.nn.functional as F
+from lhotse import CutSet
 
 from blasr import create_model
 from blasr.acoustic.config import TrainConfig
@@ -14,9 +15,11 @@ from blasr.acoustic.model_file import load_model_file
 from blasr.acoustic.objective import frame_sums, mean_loss
 from blasr.acoustic.priors import ClassCountError, read_counts
 from blasr.acoustic.trainer import SpeechTrainer, train
-from blasr.data import IGNORE_INDEX, FrameLoader
+from blasr.data import IGNORE_INDEX, FrameLoader, load_targets
+from blasr.data.storage import KaldiArkWriter
+from blasr.features import open_cuts
 from blasr.training.loop import NonFiniteLossError
-from blasr.utils.checkpoint import CheckpointError, load_checkpoint
+from blasr.utils.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
 from blasr.utils.distributed import DistContext, cleanup, init_distributed, unwrap_model
 from blasr.utils.threads import ThreadTuner
 from tests.acoustic.conftest import NUM_CLASSES
@@ -217,6 +220,38 @@ def test_the_class_count_comes_with_the_targets_or_stops_the_run(corpus, tmp_pat
     trainer = SpeechTrainer(tiny_config(corpus, tmp_path / "c", data=str(copy / "cuts.jsonl.gz"), valid_data=None,
                                         num_pdfs=NUM_CLASSES + 3), DistContext())
     assert trainer.model_options["num_classes"] == NUM_CLASSES + 3 == len(trainer.class_counts)
+
+
+def with_bad_target(manifest, out_dir, value, cut_index=1, frame=7):
+    """A copy of ``manifest`` (targets and num_pdfs) whose ``cut_index``-th cut has ``value`` at ``frame``."""
+    out_dir.mkdir()
+    cuts = list(open_cuts(manifest))
+    with KaldiArkWriter(out_dir / "targets") as storage, CutSet.open_writer(out_dir / "cuts.jsonl.gz") as writer:
+        for index, cut in enumerate(cuts):
+            targets = load_targets(cut)
+            if index == cut_index:
+                targets[frame] = value
+            writer.write(cut.with_custom("targets", storage.store_targets(cut.id, targets, cut.features.frame_shift,
+                                                                          cut.start)))
+    (out_dir / "num_pdfs").write_text(f"{NUM_CLASSES}\n")
+    return out_dir / "cuts.jsonl.gz", cuts[cut_index].id
+
+
+@pytest.mark.parametrize("part", ["valid", "train"])
+@pytest.mark.parametrize("value", [NUM_CLASSES, -1])
+def test_a_target_outside_the_classes_stops_the_run_before_training(corpus, tmp_path, part, value):
+    """Every target file is checked up front: a held-out id the output layer lacks would fail the first
+    evaluation, a whole epoch later; a negative id other than IGNORE_INDEX would fail the loss mid-epoch."""
+    bad, cut_id = with_bad_target(corpus[part], tmp_path / "bad", value)
+    config = tiny_config(corpus, tmp_path / "exp", epochs=1, max_steps_per_epoch=2,
+                         **{"data" if part == "train" else "valid_data": str(bad)})
+    expected = (f"{bad}: cut {cut_id} has target {value} at frame 7 (targets in {tmp_path / 'bad' / 'targets.ark'}); "
+                f"pdf-ids must lie in [0, {NUM_CLASSES}) (or be {IGNORE_INDEX}, an ignored frame); make targets and "
+                "model from the same tree")
+    with pytest.raises(ClassCountError) as stopped:
+        train(config)
+    assert str(stopped.value).startswith(expected)
+    assert not list_checkpoints(tmp_path / "exp" / "checkpoints")  # no epoch was spent
 
 
 def test_cpu_training_measures_its_steps_for_the_thread_tuner(corpus, tmp_path, monkeypatch):
