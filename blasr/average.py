@@ -6,9 +6,9 @@
 
 Reads EXP/metrics.jsonl and EXP/checkpoints/epoch_NNN.pt, writes EXP/final.pt
 (atomically; the model python -m blasr.export reads) and EXP/selection.json
-(which epochs, every epoch's held-out metric). The same as training with
---select / --select-metric / --avg. Only parses options; the work is
-:func:`blasr.acoustic.selection.select_model`.
+(which epochs, every epoch's held-out metric); refused while a training holds
+EXP. The same as training with --select / --select-metric / --avg. Only parses
+options; the work is :func:`blasr.acoustic.selection.select_model`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from blasr.acoustic.selection import METRICS, select_model
 from blasr.training.averaging import SELECTIONS
 from blasr.utils import cli
 from blasr.utils.distributed import setup_logging
+from blasr.utils.lock import lock_directory
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     with setup_logging(0):
-        select_model(args.exp, args.select, args.select_metric, args.avg, out=args.out)
+        with lock_directory(args.exp, "wait for its training to finish, or stop it"):
+            select_model(args.exp, args.select, args.select_metric, args.avg, out=args.out)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ Writes OUT/loglikes.{ark,scp}: per utterance log(posterior + 1e-20) - prior_scal
 * log(prior), exactly as Kaldi nnet1's `nnet-forward --apply-log
 --class-frame-counts=<the model's priors.counts>`, for `latgen-faster-mapped`.
 Exits with status 1 if any utterance failed (OUT/export.report.json names them
-with the reason). Only parses options; the work is
-:func:`blasr.inference.export.export_posteriors`.
+with the reason), or if another export is writing OUT (the refusal names it).
+Only parses options; the work is :func:`blasr.inference.export.export_posteriors`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import sys
 from blasr.inference import NnetForwardOptions, export_posteriors
 from blasr.utils import cli
 from blasr.utils.distributed import setup_logging
+from blasr.utils.lock import lock_directory
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,11 +62,12 @@ def main(argv: list[str] | None = None) -> None:
         options = NnetForwardOptions(apply_log=args.apply_log and not args.no_softmax,
                                      no_softmax=args.no_softmax, prior_scale=args.prior_scale,
                                      prior_floor=args.prior_floor)
-        result = export_posteriors(
-            args.model, args.data, args.out, options, use_priors=args.priors,
-            class_frame_counts=args.class_frame_counts, chunk_frames=args.chunk_frames or None,
-            device=args.device, amp=args.amp, name=args.name, cmvn=args.cmvn, progress=True,
-            optimize=args.optimize)
+        with lock_directory(args.out, "wait for it to finish, stop it, or choose another --out"):
+            result = export_posteriors(
+                args.model, args.data, args.out, options, use_priors=args.priors,
+                class_frame_counts=args.class_frame_counts, chunk_frames=args.chunk_frames or None,
+                device=args.device, amp=args.amp, name=args.name, cmvn=args.cmvn, progress=True,
+                optimize=args.optimize)
         if result.failed:
             logging.getLogger("blasr.export").error(
                 "%d of %d utterances failed; see %s", result.failed, result.failed + result.report.kept,

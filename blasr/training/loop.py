@@ -48,6 +48,7 @@ from torch import nn
 
 from blasr.training.plots import Curve, plot_curves
 from blasr.utils.checkpoint import (
+    TEMPORARY,
     CheckpointError,
     atomic_save,
     checkpoint_name,
@@ -60,6 +61,7 @@ from blasr.utils.distributed import DistContext, all_reduce, reduce_sums, run_tr
 from blasr.utils.errors import BlasrError
 from blasr.utils.experiment import rng_state, set_rng_state, write_run_info
 from blasr.utils.files import atomic_write_text
+from blasr.utils.lock import remove_stale_temporaries
 from blasr.utils.progress import ScalarWriter, progress_bar
 from blasr.utils.threads import thread_tuner
 
@@ -431,6 +433,7 @@ def run(make_trainer: Callable[[Any, DistContext], Trainer], config: RunOptions,
 
     Under ``torchrun`` every process calls this; it joins the process group
     (:func:`~blasr.utils.distributed.init_distributed`) and leaves it at the end.
+    Another run holding ``config.exp`` stops it (:class:`~blasr.utils.lock.DirectoryInUseError`).
     Errors are logged to ``log`` (to ``EXP/train.log`` too) and re-raised.
     """
     return run_training(config.device, config.exp, lambda context: _run(make_trainer, config, context), log)
@@ -441,6 +444,9 @@ def _run(make_trainer: Callable[[Any, DistContext], Trainer], config: RunOptions
     if config.resume is None and list_checkpoints(Path(config.exp) / "checkpoints"):
         raise FileExistsError(f"{config.exp} already holds checkpoints; continue with --resume auto "
                               "(or a checkpoint path) or choose another --exp")
+    if context.is_main:  # run_training holds the directory's lock: these are a killed run's leftovers
+        remove_stale_temporaries(Path(config.exp) / "checkpoints", TEMPORARY)
+        remove_stale_temporaries(config.exp, ".*.tmp")  # final.pt, metrics.jsonl
     trainer = make_trainer(config, context)
     resumed = trainer.resume(config.resume)
     if context.is_main:  # a resumed run keeps the original config files beside its own

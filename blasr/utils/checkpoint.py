@@ -13,8 +13,10 @@ A training run keeps its checkpoints in one directory, named by position
 training progress. :func:`find_latest_checkpoint` picks the furthest,
 :func:`load_latest_checkpoint` the furthest that still loads (a corrupt newest
 file is reported and the previous good one used), :func:`prune_checkpoints`
-drops superseded ones and the temporary files a killed writer left behind.
-Every trainer (image, speech) uses these.
+drops superseded ones. The temporary files a killed writer left behind
+(``.epoch_*.tmp``, :data:`TEMPORARY`) are removed once, when the next run has
+locked the experiment directory (:mod:`blasr.utils.lock`), never while
+another process might be writing them. Every trainer (image, speech) uses these.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from blasr.utils.files import atomic_write, atomic_write_text, default_file_mode
 logger = logging.getLogger(__name__)
 
 _CHECKPOINT_NAME = re.compile(r"epoch_(\d+)(?:_batch_(\d+))?\.pt$")
+TEMPORARY = ".epoch_*.tmp"  # an interrupted atomic_save of a checkpoint (atomic_write's temporary name)
 
 
 class CheckpointError(BlasrError, RuntimeError):
@@ -125,8 +128,7 @@ def prune_checkpoints(directory: str | os.PathLike, keep_epochs: int = 0, keep_r
 
     A mid-epoch checkpoint is kept only while it is among the ``keep_recent``
     newest checkpoints; of the epoch-end ones the newest ``keep_epochs`` are
-    kept (0 keeps all), and those named in ``protect`` too. Temporary files of an interrupted :func:`atomic_save`
-    (``.epoch_*.tmp``) are removed: call this only while no save is running.
+    kept (0 keeps all), and those named in ``protect`` too.
     """
     directory = Path(directory)
     found = list_checkpoints(directory)
@@ -139,5 +141,3 @@ def prune_checkpoints(directory: str | os.PathLike, keep_epochs: int = 0, keep_r
         for path in epoch_ends[:-keep_epochs]:
             if path.name not in protect:
                 path.unlink(missing_ok=True)
-    for stale in directory.glob(".epoch_*.tmp"):
-        stale.unlink(missing_ok=True)

@@ -14,7 +14,8 @@
 * :func:`setup_logging` (a context manager) logs INFO and up on rank 0 only;
   other ranks print warnings and errors, prefixed with their rank.
 * :func:`run_training` is a trainer's entry point under ``torchrun`` or not:
-  join the group, log (to ``EXP/train.log`` too), run, report errors, leave;
+  join the group, lock the experiment directory (one run at a time), log
+  (to ``EXP/train.log`` too), run, report errors, leave;
   :func:`unwrap_model` gives the network inside DDP / ``torch.compile``.
 
 Domain-agnostic: the image and speech trainers share it.
@@ -25,7 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
@@ -34,6 +35,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+
+from blasr.utils.lock import DirectoryInUseError, lock_directory
 
 logger = logging.getLogger(__name__)
 
@@ -104,17 +107,33 @@ def cleanup(context: DistContext) -> None:
 
 def run_training(device: str | None, exp: str | os.PathLike, run: Callable[[DistContext], T],
                  log: logging.Logger) -> T:
-    """``run(context)`` inside the process group (:func:`init_distributed`), with :func:`setup_logging`
-    (rank 0 also to ``exp/train.log``); an error is logged to ``log`` and re-raised; the group is left at the end.
-    Every process under ``torchrun`` calls this."""
+    """``run(context)`` inside the process group (:func:`init_distributed`), holding ``exp``'s lock
+    (:func:`~blasr.utils.lock.lock_directory`, rank 0), with :func:`setup_logging` (rank 0 also to
+    ``exp/train.log``); an error is logged to ``log`` and re-raised; the group is left at the end.
+    Every process under ``torchrun`` calls this; a directory another run holds stops all of them.
+    """
     context = init_distributed(device)
     try:
-        with setup_logging(context.rank, Path(exp) / "train.log" if context.is_main else None):
-            try:
-                return run(context)
-            except Exception as error:
-                log.error("%s: %s", type(error).__name__, error)
-                raise
+        with ExitStack() as held:
+            refused: list[str | None] = [None]
+            if context.is_main:
+                try:
+                    held.enter_context(lock_directory(exp, "wait for it to finish, stop it, or choose another --exp"))
+                except DirectoryInUseError as error:
+                    refused[0] = str(error)
+            if context.is_distributed:
+                dist.broadcast_object_list(refused, src=0)
+            if refused[0] is not None:
+                if context.is_main:  # before train.log opens: that log is the other run's
+                    with setup_logging(context.rank):
+                        log.error("%s: %s", DirectoryInUseError.__name__, refused[0])
+                raise DirectoryInUseError(refused[0])
+            with setup_logging(context.rank, Path(exp) / "train.log" if context.is_main else None):
+                try:
+                    return run(context)
+                except Exception as error:
+                    log.error("%s: %s", type(error).__name__, error)
+                    raise
     finally:
         cleanup(context)
 

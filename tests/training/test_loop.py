@@ -11,8 +11,9 @@ import torch
 import torch.nn.functional as F
 
 from blasr.training import Curve, NonFiniteLossError, NoUsableCheckpointError, Step, Trainer, run
-from blasr.utils.checkpoint import CheckpointError, atomic_save, list_checkpoints, load_checkpoint
+from blasr.utils.checkpoint import CheckpointError, atomic_save, list_checkpoints, load_checkpoint, prune_checkpoints
 from blasr.utils.distributed import DistContext
+from blasr.utils.lock import DirectoryInUseError, lock_directory
 from tests.utils.test_distributed import TORCHRUN_VARS
 
 ROWS = 24
@@ -183,3 +184,27 @@ def test_non_finite_loss_stops_naming_the_step_and_its_rows(tmp_path):
         toy_run(replace(config, exp=str(tmp_path / "later"), poison_step=9, log_every=1))
     assert [p.name for p in list_checkpoints(tmp_path / "later" / "checkpoints")] == [
         "epoch_001_batch_000005.pt", "epoch_001.pt"]
+
+
+def test_a_second_run_on_a_held_experiment_is_refused(tmp_path, caplog):
+    exp = tmp_path / "exp"
+    with lock_directory(exp, "another run's advice") as lock:
+        with pytest.raises(DirectoryInUseError, match=f"{exp} is in use by another run \\(pid {os.getpid()} on "
+                                                      ".*choose another --exp"):
+            toy_run(ToyConfig(str(exp)))
+        assert "DirectoryInUseError" in caplog.text
+        assert sorted(p.name for p in exp.iterdir()) == [".lock"]  # no log, config or checkpoint of its own
+        assert lock.read_text().startswith(f"pid {os.getpid()} ")  # the holder's record untouched
+    assert len(toy_run(ToyConfig(str(exp)))) == 2  # released: the run goes ahead
+
+
+def test_a_resumed_run_removes_a_killed_run_s_temporary_files_and_prune_leaves_them(tmp_path):
+    exp = tmp_path / "exp"
+    toy_run(ToyConfig(str(exp), epochs=1))
+    leftovers = [exp / "checkpoints" / ".epoch_002_batch_000003.pt.k1ll.tmp", exp / ".metrics.jsonl.k1ll.tmp"]
+    for path in leftovers:
+        path.write_bytes(b"half")
+    prune_checkpoints(exp / "checkpoints")  # during a run: someone else's temporary file is not its to remove
+    assert all(path.exists() for path in leftovers)
+    assert len(toy_run(ToyConfig(str(exp), resume="auto"))) == 2
+    assert not any(path.exists() for path in leftovers)  # the lock proves their writer gone

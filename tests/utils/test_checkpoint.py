@@ -1,3 +1,4 @@
+import importlib
 import os
 from dataclasses import dataclass
 
@@ -109,11 +110,14 @@ def test_prune_keeps_recent_and_epoch_checkpoints(tmp_path):
                  "epoch_003_batch_000010.pt", ".epoch_003_batch_000015.pt.x1y2.tmp"):
         (tmp_path / name).touch()
     prune_checkpoints(tmp_path, keep_epochs=0, keep_recent=2)
-    # the two newest survive whatever they are; older mid-epoch ones and a killed writer's temp file go
+    # the two newest survive whatever they are; older mid-epoch ones go; a temporary file is a writer's own
+    # (a killed run's leftovers go when the next run has locked the directory: tests/training/test_loop.py)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "epoch_001.pt", "epoch_002.pt", "epoch_003_batch_000005.pt", "epoch_003_batch_000010.pt"]
+        ".epoch_003_batch_000015.pt.x1y2.tmp", "epoch_001.pt", "epoch_002.pt", "epoch_003_batch_000005.pt",
+        "epoch_003_batch_000010.pt"]
     prune_checkpoints(tmp_path, keep_epochs=1, keep_recent=1)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch_002.pt", "epoch_003_batch_000010.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".epoch_003_batch_000015.pt.x1y2.tmp", "epoch_002.pt", "epoch_003_batch_000010.pt"]
 
 
 def test_load_latest_falls_back_past_a_corrupt_checkpoint(tmp_path, caplog):
@@ -135,3 +139,23 @@ def test_load_latest_falls_back_past_a_corrupt_checkpoint(tmp_path, caplog):
     (tmp_path / "epoch_001.pt").write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="no checkpoint in .* can be loaded"):
         load_latest_checkpoint(tmp_path, check=refuse_step_2)
+
+
+@pytest.mark.parametrize("program", ["export", "decode", "convert_image"])
+def test_a_program_given_an_empty_checkpoint_says_so_in_one_line(tmp_path, capsys, program):
+    """A zero-byte model file (a full disk) is a user's error in every program that reads one, not a crash."""
+    empty = tmp_path / "final.pt"
+    empty.write_bytes(b"")
+    (tmp_path / "cuts.jsonl").write_text("")
+    argv = {"export": ["--model", str(empty), "--data", str(tmp_path / "cuts.jsonl"), "--out", str(tmp_path / "o")],
+            "decode": ["--nnet", str(empty), "--data", str(tmp_path / "cuts.jsonl"), "--graph", str(tmp_path),
+                       "--model", str(tmp_path / "final.mdl"), "--out", str(tmp_path / "o")],
+            "convert_image": [str(empty), str(tmp_path / "out.pt"), "--arch", "bl_resnet50_a2b4"]}[program]
+    main = importlib.import_module(f"blasr.{program}").main
+    try:
+        status = main(argv)
+    except SystemExit as stop:
+        status = stop.code
+    error = capsys.readouterr().err
+    assert status == 1 and "Traceback" not in error
+    assert f"cannot read checkpoint {empty} (EOFError: an empty file)" in error and not (tmp_path / "out.pt").exists()
