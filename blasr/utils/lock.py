@@ -28,12 +28,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from blasr.utils.errors import BlasrError
+
 logger = logging.getLogger(__name__)
 
 LOCK_NAME = ".lock"
 
 
-class DirectoryInUseError(FileExistsError):
+class DirectoryInUseError(BlasrError, FileExistsError):
     """Another live process holds the directory's lock (a ``FileExistsError``: the directory is taken)."""
 
 
