@@ -27,7 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = cli.parser("blasr.export", __doc__)
     p.add_argument("--model", required=True, help="EXP/final.pt, or a training checkpoint EXP/checkpoints/*.pt")
     p.add_argument("--data", required=True, help="cuts with features (blasr.features.compute_features)")
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--out", required=True, help="output directory (the report and settings; the archive too "
+                   "unless --wspecifier)")
+    p.add_argument("--wspecifier", default=None,
+                   help="Kaldi wspecifier for the archive, e.g. ark:- (standard output, to pipe into "
+                        "latgen-faster-mapped), ark,t:-, 'ark:| gzip -c > x.gz', ark,scp:x.ark,x.scp "
+                        "(default: ark,scp:OUT/NAME.ark,OUT/NAME.scp)")
     p.add_argument("--apply-log", action=argparse.BooleanOptionalAction, default=True,
                    help="log(posterior + 1e-20), as nnet-forward --apply-log (default: on)")
     p.add_argument("--no-softmax", action="store_true",
@@ -67,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
                 args.model, args.data, args.out, options, use_priors=args.priors,
                 class_frame_counts=args.class_frame_counts, chunk_frames=args.chunk_frames or None,
                 device=args.device, amp=args.amp, name=args.name, cmvn=args.cmvn, progress=True,
-                optimize=args.optimize)
+                optimize=args.optimize, wspecifier=args.wspecifier)
         if result.failed:
             logging.getLogger("blasr.export").error(
                 "%d of %d utterances failed; see %s", result.failed, result.failed + result.report.kept,

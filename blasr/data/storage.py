@@ -17,12 +17,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import kaldiio
 import numpy as np
 from lhotse.array import Array, TemporalArray
 from lhotse.features.io import FeaturesReader, FeaturesWriter, register_reader, register_writer
 
-from blasr.kaldi.formats.ark import ArkWriter
+from blasr.kaldi.formats.ark import ArkWriter, read_object_at
 
 STORAGE_TYPE = "kaldi_ark"
 
@@ -39,7 +38,7 @@ class KaldiArkReader(FeaturesReader):
 
     def read(self, key: str, left_offset_frames: int = 0, right_offset_frames: int | None = None) -> np.ndarray:
 
-        return kaldiio.load_mat(f"{self.storage_path}:{int(key)}")[left_offset_frames:right_offset_frames]
+        return read_object_at(self.storage_path, int(key))[left_offset_frames:right_offset_frames]
 
 
 @register_writer

@@ -28,14 +28,13 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-import kaldiio
 import numpy as np
 from lhotse import CutSet
 
 from blasr.data.storage import KaldiArkWriter
 from blasr.features.extract import feature_frames, open_cuts
 from blasr.features.report import StageReport
-from blasr.kaldi.formats.ark import ArkWriter
+from blasr.kaldi.formats.ark import ArkWriter, ScriptMatrices, read_matrices
 from blasr.utils.files import atomic_write_text
 
 MANIFEST = "cuts.jsonl.gz"
@@ -178,29 +177,20 @@ def _random_access(alignments, tmp: Path) -> Mapping:
     if isinstance(alignments, Mapping):
         return alignments
     if isinstance(alignments, str) and alignments.split(":", 1)[0].split(",")[0] == "scp":
-        return kaldiio.load_scp(alignments.split(":", 1)[1])
+        return ScriptMatrices(alignments.split(":", 1)[1])
     pairs: Iterable
     if isinstance(alignments, str):
         if ":" not in alignments:
             raise ValueError(
                 f"alignments {alignments!r}: expected a Kaldi rspecifier such as ark:pdf.ark or scp:pdf.scp"
             )
-        options, source = alignments.split(":", 1)
-        # kaldiio detects text archives itself and warns about a "t" option
-        options = ",".join(o for o in options.split(",") if o != "t")
-        helper = kaldiio.ReadHelper(f"{options}:{source}")
-        pairs = helper
+        pairs = read_matrices(alignments)
     else:
-        helper, pairs = None, alignments
-    try:
-        with ArkWriter(tmp / "alignments.ark", tmp / "alignments.scp") as copy:
-            for key, vector in pairs:
-                vector = np.asarray(vector).reshape(-1)
-                if vector.size and not np.issubdtype(vector.dtype, np.integer):
-                    raise ValueError(f"alignment {key}: {vector.dtype} values, expected integer pdf-ids")
-                copy.write(key, vector.astype(np.int32))
-        scp = copy.scp
-    finally:
-        if helper is not None:
-            helper.close()
-    return kaldiio.load_scp(str(scp))
+        pairs = alignments
+    with ArkWriter(tmp / "alignments.ark", tmp / "alignments.scp") as copy:
+        for key, vector in pairs:
+            vector = np.asarray(vector).reshape(-1)
+            if vector.size and not np.issubdtype(vector.dtype, np.integer):
+                raise ValueError(f"alignment {key}: {vector.dtype} values, expected integer pdf-ids")
+            copy.write(key, vector.astype(np.int32))
+    return ScriptMatrices(copy.scp)

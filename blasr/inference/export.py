@@ -42,7 +42,7 @@ from blasr.features.report import StageReport
 from blasr.inference.forward import dense_logits
 from blasr.inference.optimize import optimize_for_inference
 from blasr.inference.posteriors import NnetForwardOptions, PosteriorTransform
-from blasr.kaldi.formats.ark import ArkWriter
+from blasr.kaldi.formats.ark import ArkWriter, open_writer
 from blasr.utils.errors import BlasrError
 from blasr.utils.progress import progress_bar
 from blasr.utils.threads import ThreadTuner, thread_tuner
@@ -52,8 +52,8 @@ logger = logging.getLogger("blasr.export")
 
 @dataclass
 class ExportResult:
-    ark: Path
-    scp: Path
+    ark: Path | None  # None when written to a stream (``ark:-``, ``ark:| COMMAND``)
+    scp: Path | None
     report: StageReport
 
     @property
@@ -75,6 +75,7 @@ def export_posteriors(
     cmvn: str | os.PathLike | None = None,
     progress: bool = True,
     optimize: bool = False,
+    wspecifier: str | None = None,
 ) -> ExportResult:
     """Write nnet-forward's output for every cut of ``cuts`` (a manifest path or CutSet) to ``out_dir``.
 
@@ -93,6 +94,9 @@ def export_posteriors(
         optimize: run a batch-norm-folded, channels-last copy of the model
             (:func:`~blasr.inference.optimize.optimize_for_inference`): faster on
             CPU, same outputs up to float rounding (measured under 1e-4).
+        wspecifier: where the archive goes instead of ``out_dir/NAME.{ark,scp}``, as Kaldi's programs take it:
+            ``ark:-`` (standard output, for ``| latgen-faster-mapped ... ark:-``), ``ark,t:-``,
+            ``ark:| gzip -c > x.gz``, ``ark,scp:x.ark,x.scp``; the report and settings stay in ``out_dir``.
     """
     start = time.perf_counter()
     scores = NetworkScores(model_path, cuts, options, use_priors, class_frame_counts, chunk_frames, device, amp,
@@ -101,15 +105,17 @@ def export_posteriors(
     out_dir = Path(out_dir)
     name = name or transform.kind
     report = StageReport("export")
-    logger.info("exporting %s (%s, %d classes) over %s to %s/%s.ark: %s%s", model_path, trained.info["arch"],
-                trained.num_classes, cuts if isinstance(cuts, (str, os.PathLike)) else "cuts", out_dir, name,
+    target = wspecifier or f"{out_dir}/{name}.ark"
+    logger.info("exporting %s (%s, %d classes) over %s to %s: %s%s", model_path, trained.info["arch"],
+                trained.num_classes, cuts if isinstance(cuts, (str, os.PathLike)) else "cuts", target,
                 transform.kind, f", prior scale {options.prior_scale}" if transform.log_prior is not None else "")
     if transform.num_disabled:
         logger.warning("%d classes are below --prior-floor %g and disabled (as nnet-forward does)",
                        transform.num_disabled, options.prior_floor)
     _check_first_cut(scores, model_path, cuts)
     frames = 0
-    with ArkWriter(out_dir / f"{name}.ark", out_dir / f"{name}.scp") as writer:
+    writer = open_writer(wspecifier) if wspecifier else ArkWriter(out_dir / f"{name}.ark", out_dir / f"{name}.scp")
+    with writer:
         for cut in progress_bar(open_cuts(cuts), desc="export", enabled=progress):
             if cut.id in writer.keys:
                 report.skip(cut.id, "duplicate: this utterance id was already written")
@@ -126,7 +132,8 @@ def export_posteriors(
     report.stats.update(frames=frames, seconds=round(seconds, 3), frames_per_sec=round(frames / max(seconds, 1e-9)))
     report.save(out_dir / "export.report.json")
     settings = dict(model=str(model_path), cuts=str(cuts) if isinstance(cuts, (str, os.PathLike)) else None,
-                    kind=transform.kind, options=asdict(options), priors=transform.log_prior is not None,
+                    archive=target, kind=transform.kind, options=asdict(options),
+                    priors=transform.log_prior is not None,
                     class_frame_counts=str(class_frame_counts) if class_frame_counts else "model",
                     disabled_classes=transform.num_disabled, chunk_frames=chunk_frames, amp=amp, optimize=optimize,
                     normalization=scores.normalization, written=report.kept, failed=report.num_skipped)

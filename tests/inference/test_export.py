@@ -1,5 +1,6 @@
 import json
 import pickle
+import shlex
 import subprocess
 import sys
 from dataclasses import replace
@@ -25,6 +26,7 @@ from blasr.inference import (
     dense_logits,
     export_posteriors,
 )
+from blasr.kaldi.formats.ark import read_matrices
 from blasr.kaldi.formats.model import write_model
 from blasr.kaldi.lang.prepare import prepare_lang
 from tests.acoustic.conftest import NUM_CLASSES, cli_env
@@ -258,3 +260,44 @@ def test_features_unlike_the_models_stop_the_export_at_once(model_file, corpus, 
             f"blasr.features --sample-rate {expected['sampling_rate']} --num-mel-bins {expected['num_features']}"
             ) in errors[0]
     assert not (out / "export.report.json").exists() and not list(out.glob("*.ark"))  # nothing per utterance
+
+
+def test_a_rerun_removes_what_a_killed_export_left(model_file, corpus, tmp_path):
+    """A kill leaves the temporary archive (a whole archive's size at Switchboard scale); the next export of
+    that output removes it, and only it: other files, and other outputs' temporaries, stay."""
+    out = tmp_path / "out"
+    out.mkdir()
+    leftovers = [".loglikes.ark.k1ll3d_x.tmp", ".loglikes.scp.k1ll3d_x.tmp"]
+    kept = [".loglikes.ark.notes", "loglikes.ark.tmp", ".logpost.ark.k1ll3d_x.tmp", ".loglikes.ark.tmp"]
+    for name in leftovers + kept:
+        (out / name).write_bytes(b"\0" * 1000)
+    export_posteriors(model_file, corpus["valid"], out, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == sorted(kept + ["export.json", "export.report.json",
+                                                                   "loglikes.ark", "loglikes.scp"])
+
+
+def test_export_into_a_pipe_as_kaldi_programs_do(model_file, corpus, tmp_path):
+    """``python -m blasr.export ... --wspecifier ark:- | reader``: standard output carries only the archive
+    (logs go to stderr); text archives and output commands (``ark,t:| gzip -c > x.gz``) too."""
+    expected = dict(kaldiio.load_scp(str(export_posteriors(model_file, corpus["valid"], tmp_path / "files",
+                                                           progress=False).scp)))
+    export = [sys.executable, "-m", "blasr.export", "--model", str(model_file), "--data", str(corpus["valid"])]
+    reader = [sys.executable, "-c", "import sys, numpy; from blasr.kaldi.formats.ark import read_matrices; "
+              "numpy.savez(sys.argv[1], **dict(read_matrices('ark:-')))", str(tmp_path / "piped.npz")]
+    done = subprocess.run(f"{shlex.join(export + ['--out', str(tmp_path / 'p'), '--wspecifier', 'ark:-'])} | "
+                          f"{shlex.join(reader)}", shell=True, cwd=REPO, env=cli_env(), capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "exporting" in done.stderr and "ark:-" in done.stderr  # the log went to stderr
+    piped = np.load(tmp_path / "piped.npz")
+    assert sorted(piped) == sorted(expected)
+    for key, matrix in expected.items():
+        np.testing.assert_array_equal(piped[key], matrix)
+    gz = tmp_path / "loglikes.txt.gz"
+    done = subprocess.run(export + ["--out", str(tmp_path / "t"), "--wspecifier", f"ark,t:| gzip -c > {gz}"],
+                          cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout == "", done.stderr
+    text = dict(read_matrices(f"ark:gzip -dc {gz} |"))
+    assert sorted(text) == sorted(expected)
+    assert all(np.allclose(text[key], matrix, rtol=1e-6, atol=1e-5) for key, matrix in expected.items())
+    assert json.loads((tmp_path / "t" / "export.json").read_text())["archive"] == f"ark,t:| gzip -c > {gz}"

@@ -23,9 +23,9 @@ byte-identical to Kaldi's, a text file matches Kaldi's at the same precision.
 
 Alignment archives (``ali.*.gz``: a gzipped Kaldi table of int32 vectors,
 ``utt-id`` then the transition-ids) are read by :func:`read_int_vectors`
-(int32 vectors, binary or text, with numpy; anything else through kaldiio,
-which then reports what the archive holds) and written in Kaldi's own layout
-by :func:`write_int_vectors`.
+(int32 vectors, binary or text, with numpy; every count checked against the
+bytes left, anything else a :class:`KaldiFormatError` naming the utterance)
+and written in Kaldi's own layout by :func:`write_int_vectors`.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ import struct
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
-import kaldiio
 import numpy as np
 
 from blasr.utils.errors import BlasrError
@@ -408,13 +407,15 @@ def _read_maybe_gzip(path: Path) -> bytes:
 INT_RECORD = np.dtype([("size", "u1"), ("value", "<i4")])
 
 
-def _parse_int_vector_archive(data: bytes) -> list[tuple[str, np.ndarray]] | None:
+def _parse_int_vector_archive(data: bytes, name: str) -> list[tuple[str, np.ndarray]]:
     """An archive of int32 vectors, parsed with numpy: each entry is ``key \\0B`` + count + elements
     (binary) or ``key 1 2 3\\n`` (text, one line), as ``BasicVectorHolder`` writes them.
 
     About 30 times faster than kaldiio on binary alignments, and right on empty
-    text entries (``key \\n``), which kaldiio misreads. None when an entry is
-    anything else (a matrix, a float vector); the caller then asks kaldiio.
+    text entries (``key \\n``), which kaldiio misreads. Every count is checked
+    against the bytes left before anything is allocated; an entry that is not
+    an integer vector (a matrix, a float vector, a truncated or corrupt one) is
+    a :class:`KaldiFormatError` naming ``name`` and the utterance.
     """
     result = []
     pos, end = 0, len(data)
@@ -431,39 +432,48 @@ def _parse_int_vector_archive(data: bytes) -> list[tuple[str, np.ndarray]] | Non
             pos = space + 1
             continue
         key = data[pos:space].decode("utf-8", errors="replace")
+        where = f"{name}: utterance {key!r}"
         if data[space + 1 : space + 3] == BINARY_HEADER:
-            if data[space + 3 : space + 4] != b"\x04" or space + 8 > end:
-                return None
+            if data[space + 3 : space + 4] != b"\x04":
+                token = data[space + 3 : space + 6].split(b" ")[0].decode("latin-1")
+                raise KaldiFormatError(f"{where} holds a Kaldi {_shorten(token)} object, not an integer vector "
+                                       "(is this an alignment archive?)")
+            if space + 8 > end:
+                raise KaldiFormatError(f"{where}: the archive ends inside the size of its integer vector")
             (count,) = struct.unpack_from("<i", data, space + 4)
             start = space + 8
             stop = start + count * INT_RECORD.itemsize
             if count < 0 or stop > end:
-                return None
+                raise KaldiFormatError(f"{where}: an integer vector of {count} elements needs "
+                                       f"{count * INT_RECORD.itemsize} bytes, the archive has {end - start} left "
+                                       "(truncated or corrupt)")
             records = np.frombuffer(data, dtype=INT_RECORD, count=count, offset=start)
             if count and (records["size"] != 4).any():
-                return None
+                raise KaldiFormatError(f"{where}: an element of its integer vector has a size byte other than 4")
             result.append((key, records["value"].astype(np.int32)))
             pos = stop
         else:
             stop = newline if newline >= 0 else end
             words = data[space + 1 : stop].split()
+            if words == [b"[", b"]"]:  # kaldiio writes an empty vector in brackets
+                words = []
             try:
                 values = np.array([int(w) for w in words], dtype=np.int64)
             except ValueError:
-                return None
+                raise KaldiFormatError(f"{where} holds {_shorten(data[space + 1:stop][:40].decode('latin-1'))}, "
+                                       "not integers (is this an alignment archive?)") from None
             if values.size and (values.min() < -(2**31) or values.max() >= 2**31):
-                return None
+                raise KaldiFormatError(f"{where}: a value is out of the int32 range")
             result.append((key, values.astype(np.int32)))
             pos = stop + 1
     return result
 
 
 def iter_int_vectors(path: str | os.PathLike) -> Iterator[tuple[str, np.ndarray]]:
-    """(utterance, int32 vector) pairs of a Kaldi archive, gzipped (``ali.1.gz``) or not.
+    """(utterance, int32 vector) pairs of a Kaldi archive, gzipped (``ali.1.gz``) or not, binary or text.
 
-    Both binary and text archives are read (int32 vectors directly, anything
-    else through kaldiio). A value that is not a 1-D integer vector (e.g. a
-    feature matrix) is an error.
+    Anything but 1-D integer vectors (e.g. a feature matrix), and a truncated
+    or corrupt archive, is a :class:`KaldiFormatError` naming the file and the utterance.
     """
 
     path = Path(path)
@@ -473,30 +483,7 @@ def iter_int_vectors(path: str | os.PathLike) -> Iterator[tuple[str, np.ndarray]
         data = _read_maybe_gzip(path)
     except (OSError, EOFError) as error:
         raise KaldiFormatError(f"{path}: cannot decompress ({type(error).__name__}: {error})") from error
-    parsed = _parse_int_vector_archive(data)
-    if parsed is not None:
-        yield from parsed
-        return
-    try:
-        for utt, value in kaldiio.load_ark(io.BytesIO(data)):
-            value = np.asarray(value)
-            if value.ndim != 1 or not (np.issubdtype(value.dtype, np.integer) or _integral_float(value)):
-                raise KaldiFormatError(
-                    f"{path}: utterance {utt!r} holds a {value.dtype} array of shape {value.shape}, "
-                    "not an integer vector (is this an alignment archive?)"
-                )
-            yield utt, value.astype(np.int32)
-    except KaldiFormatError:
-        raise
-    except (OSError, EOFError, ValueError, TypeError, struct.error, IndexError, RuntimeError) as error:
-        raise KaldiFormatError(
-            f"{path}: not a readable Kaldi archive of integer vectors ({type(error).__name__}: {error})"
-        ) from error
-
-
-def _integral_float(value: np.ndarray) -> bool:
-    # kaldiio reads an empty text vector "[ ]" as float; an empty vector is still a valid alignment.
-    return value.size == 0
+    yield from _parse_int_vector_archive(data, str(path))
 
 
 def read_int_vectors(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> dict[str, np.ndarray]:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import gzip
 import os
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -34,11 +33,12 @@ import numpy as np
 
 from blasr.kaldi.formats.fst import FST_MAGIC, K_EXPANDED, K_MUTABLE, VECTOR_VERSION, parse_fst_header
 from blasr.kaldi.formats.io import KaldiFormatError
-from blasr.utils.files import default_file_mode
+from blasr.utils.files import default_file_mode, temporary_beside
 
 LATTICE_ARC_TYPE = "lattice4"
 COMPACT_LATTICE_ARC_TYPE = "compactlattice44"
 K_ACCEPTOR = 0x10000  # properties.h
+COMPACT_STATE_MIN_BYTES = 20  # final weight (2 floats, int32 string length) + int64 arc count
 LATTICE_ARC = np.dtype(
     [("ilabel", "<i4"), ("olabel", "<i4"), ("graph", "<f4"), ("acoustic", "<f4"), ("nextstate", "<i4")]
 )
@@ -127,9 +127,12 @@ def parse_compact_lattice(data: bytes, offset: int = 0, name: str = "<lattice>")
     if header.fst_type != "vector" or header.arc_type != COMPACT_LATTICE_ARC_TYPE:
         raise KaldiFormatError(f"{name}: a {header.fst_type} FST of {header.arc_type} arcs, not a compact lattice "
                                f"(vector, {COMPACT_LATTICE_ARC_TYPE})")
+    pos = offset + header.size
     if header.num_states < 0:
         raise KaldiFormatError(f"{name}: the header does not give the number of states")
-    pos = offset + header.size
+    if header.num_states * COMPACT_STATE_MIN_BYTES > len(data) - pos:  # before allocating per state
+        raise KaldiFormatError(f"{name}: the header promises {header.num_states} states, more than the "
+                               f"{len(data) - pos} bytes left can hold (truncated or corrupt)")
     src, dst, word, weight, tids = [], [], [], [], []
     final = np.empty((header.num_states, 2), dtype=np.float32)
     final_tids: list[tuple[int, ...]] = []
@@ -169,6 +172,9 @@ def parse_raw_lattice(data: bytes, name: str = "<lattice>") -> RawLattice:
     if header.fst_type != "vector" or header.arc_type != LATTICE_ARC_TYPE:
         raise KaldiFormatError(f"{name}: a {header.fst_type} FST of {header.arc_type} arcs, not a vector lattice")
     pos = header.size
+    if not 0 <= header.num_states * 16 <= len(data) - pos:  # a state is at least its final weight and arc count
+        raise KaldiFormatError(f"{name}: the header promises {header.num_states} states, the file holds "
+                               f"{len(data) - pos} bytes for them (truncated or corrupt)")
     final = np.empty((header.num_states, 2), dtype=np.float32)
     counts = np.empty(header.num_states, dtype=np.int64)
     chunks = []
@@ -191,7 +197,7 @@ class LatticeWriter:
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        fd, self._tmp = temporary_beside(self.path)
         os.chmod(self._tmp, default_file_mode())
         raw = os.fdopen(fd, "wb")
         self._raw = raw

@@ -88,6 +88,10 @@ class HmmTopology:
             raise KaldiFormatError(f"{name}: empty topology")
         if min(self.phone_to_entry) <= 0:
             raise KaldiFormatError(f"{name}: phone ids must be positive (0 is epsilon)")
+        for phone, index in self.phone_to_entry.items():
+            if not 0 <= index < len(self.entries):
+                raise KaldiFormatError(f"{name}: phone {phone} points to topology entry {index}; there are "
+                                       f"{len(self.entries)}")
         used = set(self.phone_to_entry.values())
         for index, entry in enumerate(self.entries):
             where = f"{name}: topology entry {index}"

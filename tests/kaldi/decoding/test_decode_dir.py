@@ -1,5 +1,9 @@
 """python -m blasr.decode: exported matrices on an HCLG graph, scored against references."""
 
+import gzip
+import subprocess
+import sys
+
 import kaldi_hmm_gmm  # noqa: F401,I001  (before kaldifst: the other order deadlocks at import)
 import kaldiio
 import numpy as np
@@ -128,3 +132,25 @@ def test_lattices_and_ctm_with_position_dependent_phones(tmp_path):
         ends = [line.start + line.duration for line in lines if line.file == utt]
         assert starts == sorted(starts) and all(e <= s + 1e-6 for e, s in zip(ends, starts[1:]))
         assert 0 < starts[0] and ends[-1] < len(matrices[utt]) / 100
+
+
+def test_decoding_from_pipes(experiment, tmp_path):
+    """``... | python -m blasr.decode --loglikes ark:-`` and ``'ark:COMMAND |'``, as Kaldi's programs read them;
+    a failing command is one error line naming it."""
+    root, graph = experiment
+    base = [sys.executable, "-m", "blasr.decode", "--graph", str(graph.graph_dir), "--model", str(root / "final.mdl")]
+    with open(root / "loglikes.ark", "rb") as stdin:
+        done = subprocess.run(base + ["--loglikes", "ark:-", "--out", str(tmp_path / "stdin")], stdin=stdin,
+                              capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "stdin" / "text").read_text().splitlines() == ["utt0 yes no", "utt1 yeah yes no",
+                                                                      "utt2 no yes"]
+    (tmp_path / "loglikes.ark.gz").write_bytes(gzip.compress((root / "loglikes.ark").read_bytes()))
+    done = subprocess.run(base + ["--loglikes", f"ark:gzip -dc {tmp_path / 'loglikes.ark.gz'} |", "--out",
+                                  str(tmp_path / "gz")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "gz" / "text").read_text() == (tmp_path / "stdin" / "text").read_text()
+    done = subprocess.run(base + ["--loglikes", f"ark:cat {tmp_path / 'missing.ark'} |", "--out",
+                                  str(tmp_path / "bad")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"error: cat {tmp_path / 'missing.ark'} |: the command exited with status 1" in done.stderr

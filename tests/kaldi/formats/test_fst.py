@@ -162,3 +162,21 @@ def test_bad_files(fsts, tmp_path):
         read_fst(bad)
     with pytest.raises(FileNotFoundError, match="missing.fst"):
         read_fst(tmp_path / "missing.fst")
+
+
+def test_corrupt_vector_headers_are_named_before_openfst_allocates(fsts, tmp_path):
+    _, vector_path, _ = fsts
+    data = vector_path.read_bytes()
+    header = parse_fst_header(data)
+    at = header.size - 16  # int64 number of states, then int64 number of arcs
+    bad = tmp_path / "bad.fst"
+    bad.write_bytes(data[:at] + struct.pack("<q", -2) + data[at + 8:])  # OpenFst: "vector::reserve"
+    with pytest.raises(KaldiFormatError, match=r"bad\.fst: the FST header gives a negative number of states \(-2\)"):
+        read_fst(bad)
+    bad.write_bytes(data[:at] + struct.pack("<q", 2**40) + data[at + 8:])  # OpenFst: std::bad_alloc
+    with pytest.raises(KaldiFormatError, match=r"bad\.fst: the FST header promises 1099511627776 states, the \d+"):
+        read_fst(bad)
+    first_state = header.size + 4  # float final weight, then int64 arc count
+    bad.write_bytes(data[:first_state] + struct.pack("<q", 2**31) + data[first_state + 8:])
+    with pytest.raises(KaldiFormatError, match=r"bad\.fst: state 0 claims 2147483648 arcs, more than the file holds"):
+        read_fst(bad)

@@ -161,12 +161,17 @@ def test_int_vector_archive_errors(tmp_path):
     matrices = tmp_path / "feats.ark"
     with open(matrices, "wb") as f:
         kaldiio.save_ark(f, {"u": np.zeros((2, 3), dtype=np.float32)})
-    with pytest.raises(KaldiFormatError, match=r"feats\.ark: utterance 'u' holds a float32 array of shape \(2, 3\)"):
+    with pytest.raises(KaldiFormatError, match=r"feats\.ark: utterance 'u' holds a Kaldi FM object, not an integer"):
         read_int_vectors(matrices)
     broken = tmp_path / "ali.3.gz"
     broken.write_bytes(gzip.compress(b"u \0B\x04\x05\x00\x00\x00\x04\x01"))
-    with pytest.raises(KaldiFormatError, match=r"ali\.3\.gz: not a readable Kaldi archive"):
+    with pytest.raises(KaldiFormatError, match=r"ali\.3\.gz: utterance 'u': an integer vector of 5 elements needs "
+                       r"25 bytes, the archive has 2 left"):
         list(iter_int_vectors(broken))
+    hostile = tmp_path / "ali.4.ark"  # a count of 2^31 - 1: refused before anything is allocated
+    hostile.write_bytes(b"u \0B\x04" + struct.pack("<i", 2**31 - 1) + b"\x04\x01\x00\x00\x00")
+    with pytest.raises(KaldiFormatError, match=r"ali\.4\.ark: utterance 'u': an integer vector of 2147483647 elements"):
+        list(iter_int_vectors(hostile))
     with pytest.raises(FileNotFoundError, match="nope.gz"):
         read_int_vectors(tmp_path / "nope.gz")
     with pytest.raises(ValueError, match="holds whitespace"):

@@ -391,3 +391,11 @@ def test_old_style_topology_is_refused(tmp_path):
     (tmp_path / "topo").write_text(old)
     with pytest.raises(KaldiFormatError, match=r"topo: old-style topology \(<Final>\)"):
         read_topology(tmp_path / "topo")
+
+
+def test_a_phone_pointing_past_the_topology_entries_is_named(tmp_path):
+    path = tmp_path / "final.mdl"
+    for index in (5, 2**31 - 1, -2):  # -2 would have indexed the entries from the end
+        path.write_bytes(BINARY_MODEL.replace(ivec([1, 2]) + ivec([-1, 0, 0]), ivec([1, 2]) + ivec([-1, 0, index]), 1))
+        with pytest.raises(KaldiFormatError, match=rf"final\.mdl: phone 2 points to topology entry {index}; there"):
+            read_model(path)
