@@ -110,6 +110,16 @@ class CmvnTable:
             )
         return self.stats[key]
 
+    def total(self) -> CmvnStats:
+        """The statistics of every group together (global statistics, e.g. for streaming)."""
+        if not self.stats:
+            raise ValueError(f"no {self.group} statistics to add up")
+        groups = list(self.stats.values())
+        total = CmvnStats(groups[0].count, groups[0].sum.copy(), groups[0].sum_sq.copy())
+        for group in groups[1:]:
+            total.add(group)
+        return total
+
     def save(self, path: str | os.PathLike) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -51,12 +51,24 @@ def add_deltas(feats: np.ndarray, order: int = 2, window: int = 2) -> np.ndarray
     feats = np.asarray(feats, dtype=np.float32)
     if feats.ndim != 2 or feats.shape[0] == 0:
         raise ValueError(f"expected (T, F) features with T >= 1, got shape {feats.shape}")
+    reach = order * window
+    # Edge replication = Kaldi's clamping of t + j to [0, T - 1].
+    return deltas_of_padded(np.pad(feats, ((reach, reach), (0, 0)), mode="edge"), order, window)
+
+
+def deltas_of_padded(padded: np.ndarray, order: int = 2, window: int = 2) -> np.ndarray:
+    """:func:`add_deltas` of the ``T`` middle frames of ``(reach + T + reach, F)`` statics, ``reach = order *
+    window``: the frames around them are read as given (the utterance's, or its replicated edge frames).
+
+    Streaming computes a block of frames this way as soon as ``reach`` frames after it exist, with the
+    same float32 sums as the whole utterance (:class:`blasr.features.online.OnlineModelInput`).
+    """
     kernels = delta_kernels(order, window)
     reach = order * window
-    num_frames = feats.shape[0]
-    # Edge replication = Kaldi's clamping of t + j to [0, T - 1].
-    padded = np.pad(feats, ((reach, reach), (0, 0)), mode="edge")
-    out = np.zeros((order + 1, num_frames, feats.shape[1]), dtype=np.float32)
+    num_frames = padded.shape[0] - 2 * reach
+    if num_frames < 1:
+        raise ValueError(f"need more than {2 * reach} padded frames, got {padded.shape[0]}")
+    out = np.zeros((order + 1, num_frames, padded.shape[1]), dtype=np.float32)
     for i, kernel in enumerate(kernels):
         half = (len(kernel) - 1) // 2
         for j, scale in enumerate(kernel):

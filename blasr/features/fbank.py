@@ -58,7 +58,7 @@ def logmel(samples, sample_rate: int, **options) -> np.ndarray:
 
 def compute_logmel(samples, config: FbankConfig, name: str = "waveform") -> np.ndarray:
     """:func:`logmel` with a ready :class:`FbankConfig`; ``name`` labels error messages."""
-    waveform = _as_kaldi_waveform(samples, config, name)
+    waveform = kaldi_waveform(samples, config, name)
 
     computer = knf.OnlineFbank(config.knf_options())
     computer.accept_waveform(float(config.sample_rate), waveform)
@@ -73,8 +73,11 @@ def compute_logmel(samples, config: FbankConfig, name: str = "waveform") -> np.n
     return feats
 
 
-def _as_kaldi_waveform(samples, config: FbankConfig, name: str) -> np.ndarray:
-    """Validate ``samples`` and return a contiguous float32 ``(N,)`` array at Kaldi's scale."""
+def kaldi_waveform(samples, config: FbankConfig, name: str, whole: bool = True) -> np.ndarray:
+    """Validate ``samples`` and return a contiguous float32 ``(N,)`` array at Kaldi's scale.
+
+    ``whole=False``: one chunk of a stream, which may be empty or shorter than a frame.
+    """
     if hasattr(samples, "detach"):  # torch.Tensor
         samples = samples.detach().cpu().numpy()
     array = np.asarray(samples)
@@ -85,9 +88,11 @@ def _as_kaldi_waveform(samples, config: FbankConfig, name: str) -> np.ndarray:
             f"{name}: multi-channel: expected a mono waveform of shape (N,) or (1, N), got shape {array.shape}; "
             "select one channel first"
         )
-    if array.size == 0:
+    if array.size == 0 and whole:
         raise FeatureError(f"{name}: empty audio: 0 samples")
-    if array.size < config.min_samples():
+    if array.size == 0:
+        return np.zeros(0, dtype=np.float32)
+    if array.size < config.min_samples() and whole:
         raise FeatureError(
             f"{name}: too short: {array.size} samples ({1000 * array.size / config.sample_rate:.1f} ms) "
             f"give no {config.frame_length_ms:g} ms frame at {config.sample_rate} Hz "

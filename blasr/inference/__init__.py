@@ -8,12 +8,15 @@
 * :mod:`~blasr.inference.export` — :func:`export_posteriors`: a manifest to ``NAME.ark``/``.scp``
   (atomic), with a report of every utterance that failed; :class:`NetworkScores`: the same matrices
   computed on access, for decoding without storing them.
+* :mod:`~blasr.inference.online` — :class:`OnlineRecognizer`: streaming recognition, audio chunk by chunk,
+  partial hypotheses, the offline result at the end.
 
 See ``docs/training.md``.
 """
 
 from blasr.inference.export import ExportResult, NetworkScores, ScoreError, export_posteriors
-from blasr.inference.forward import dense_logits
+from blasr.inference.forward import dense_logits, window_logits
+from blasr.inference.online import OnlineRecognizer
 from blasr.inference.optimize import fold_batch_norm, is_channels_last, optimize_for_inference
 from blasr.inference.posteriors import NnetForwardOptions, PosteriorTransform
 
@@ -21,6 +24,7 @@ __all__ = [
     "ExportResult",
     "NetworkScores",
     "NnetForwardOptions",
+    "OnlineRecognizer",
     "PosteriorTransform",
     "ScoreError",
     "dense_logits",
@@ -28,4 +32,5 @@ __all__ = [
     "fold_batch_norm",
     "is_channels_last",
     "optimize_for_inference",
+    "window_logits",
 ]

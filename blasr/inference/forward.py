@@ -34,20 +34,26 @@ def dense_logits(model: nn.Module, inputs: np.ndarray, chunk_frames: int | None 
     weights (:func:`~blasr.inference.optimize.optimize_for_inference`) gets
     channels-last inputs.
     """
-    if model.training:
-        raise ValueError("dense_logits needs the model in eval mode (batch-norm running statistics)")
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    memory_format = torch.channels_last if is_channels_last(model) else torch.preserve_format
     num_frames = inputs.shape[-1]
     padded = torch.from_numpy(np.ascontiguousarray(
         replicate_edges(inputs, model.left_context, model.right_context)))  # (3, F, left + T + right)
     context = model.left_context + model.right_context
     step = num_frames if not chunk_frames or chunk_frames >= num_frames else chunk_frames
-    outputs = []
-    for start in range(0, num_frames, step):
-        end = min(num_frames, start + step)
-        x = padded[None, :, :, start:end + context].to(device, memory_format=memory_format)  # (1, 3, F, C + 48)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            logits = model(x)                                     # (1, end - start, K)
-        outputs.append(logits[0].float().cpu())
+    outputs = [window_logits(model, padded[:, :, start:min(num_frames, start + step) + context], device, amp)
+               for start in range(0, num_frames, step)]
     return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+
+
+@torch.no_grad()
+def window_logits(model: nn.Module, window: torch.Tensor, device: str | torch.device | None = None,
+                  amp: bool = False) -> torch.Tensor:
+    """One forward pass: ``(3, F, C + left + right)`` input frames -> ``(C, num_classes)`` float32 logits on the
+    CPU, output ``c`` seeing input frames ``c .. c + left + right``. ``model`` must be in eval mode."""
+    if model.training:
+        raise ValueError("dense_logits needs the model in eval mode (batch-norm running statistics)")
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    memory_format = torch.channels_last if is_channels_last(model) else torch.preserve_format
+    x = window[None].to(device, memory_format=memory_format)  # (1, 3, F, C + 48)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        logits = model(x)                                     # (1, C, K)
+    return logits[0].float().cpu()

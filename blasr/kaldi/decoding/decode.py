@@ -359,6 +359,10 @@ class Decoder:
             self._graphs[penalty] = add_word_penalty(self._graphs[0.0], penalty)
         return self._graphs[penalty]
 
+    def search_graph(self) -> Any:
+        """HCLG with these options' word-insertion penalty on its word arcs: the graph the best-path search reads."""
+        return self._graph(self.options.word_insertion_penalty)
+
     def _decoder(self) -> Any:
         """kaldi-hmm-gmm's lattice-faster decoder (best path only, beam and max-active) on HCLG with this penalty."""
         key = self.options.word_insertion_penalty
@@ -369,7 +373,7 @@ class Decoder:
                 min_active=self.options.min_active,
                 lattice_beam=self.options.lattice_beam,
             )
-            self._decoders[key] = khg.LatticeFasterDecoderStdVectorFst(self._graph(key), config)
+            self._decoders[key] = khg.LatticeFasterDecoderStdVectorFst(self.search_graph(), config)
         return self._decoders[key]
 
     def _lattice_decoder(self) -> Any:
@@ -401,7 +405,7 @@ class Decoder:
         return Hypothesis(utterance, words, list(word_ids), self.transition_model.pdf[tids], float(score), num_frames,
                           seconds, partial, tids)
 
-    def _scaled(self, loglikes: np.ndarray, utterance: str) -> np.ndarray:
+    def scaled(self, loglikes: np.ndarray, utterance: str) -> np.ndarray:
         """The ``(frames, num_transition_ids)`` scores the decoder reads (column ``t - 1``: transition-id ``t``'s
         pdf), times the acoustic scale: Kaldi's ``DecodableMatrixMappedOffset``, as a copy."""
         matrix = np.asarray(loglikes)
@@ -429,7 +433,7 @@ class Decoder:
         """Decode ``(frames, num_pdfs)`` log-likelihoods (unscaled) into a determinized lattice
         (``latgen-faster-mapped``): returns it and whether it is partial (no final state reached, then the
         best partial paths are kept, as ``--allow-partial``), or None when nothing survives (logged)."""
-        scaled = self._scaled(loglikes, utterance)
+        scaled = self.scaled(loglikes, utterance)
         decoder, partial = self._search(self._lattice_decoder(), scaled, utterance)
         if decoder is None:
             logger.warning("utterance %s: no final state reached (partial output not allowed)", utterance)
@@ -474,7 +478,7 @@ class Decoder:
         (beam, max-active) at these options' acoustic scale, the penalty on the graph's word arcs."""
         self._decoder()  # the decoder and its graph, once: not counted in the decoding time
         start = time.perf_counter()
-        scaled = self._scaled(loglikes, utterance)
+        scaled = self.scaled(loglikes, utterance)
         return self._run(khg.DecodableCtc(scaled), utterance, len(scaled), start)
 
     def decode_gmm(self, feats: np.ndarray, acoustic_model: AmDiagGmm, utterance: str = "utt") -> Hypothesis | None:

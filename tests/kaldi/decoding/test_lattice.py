@@ -140,7 +140,7 @@ def test_archive_round_trip_and_errors(world, tmp_path):
 def test_raw_lattice_arrays(world):
     _, model, graph, matrices, _ = world
     decoder = Decoder(graph.graph_dir, model)
-    scaled = decoder._scaled(matrices["utt0"], "utt0")
+    scaled = decoder.scaled(matrices["utt0"], "utt0")
     search, _ = decoder._search(decoder._lattice_decoder(), scaled, "utt0")
     ok, fst = search.get_raw_lattice(True)
     raw = raw_lattice(fst)
