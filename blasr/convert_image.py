@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dst", help="output file (.pt)")
     p.add_argument("--arch", help="blasr architecture (default: told by the source file name)")
     args = p.parse_args(argv)
+    cli.setup_logging()
     path = convert_checkpoint(args.src, args.dst, args.arch)
     print(f"wrote {path} (upsample=nearest, as the weights were trained)")
     return 0

@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--out", help="also write the table to this file")
     t.set_defaults(run=_table)
     args = p.parse_args(argv)
+    cli.setup_logging()
     args.run(args)
     return 0
 

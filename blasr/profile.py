@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="only list the matching architectures")
     parser.add_argument("--json", metavar="PATH", help="also write the numbers to PATH as JSON")
     args = parser.parse_args(argv)
+    cli.setup_logging()
 
     domains = ("speech", "image") if args.domain == "all" else (args.domain,)
     names = {domain: list_models(args.arch, domain=domain) for domain in domains}

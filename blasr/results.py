@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sets", nargs="+", default=["dev", "test"], help="decode_<set> directories to read")
     p.add_argument("--out", help="also write the table to this file")
     args = p.parse_args(argv)
+    cli.setup_logging()
     table = results_table(parse_systems(args.system), args.sets)
     print(table)
     if args.out:

@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     p = cli.parser("blasr.sphere", __doc__)
     p.add_argument("file", help="SPHERE file (.sph); the WAV goes to stdout")
     args = p.parse_args(argv)
+    cli.setup_logging()
     write_wav(args.file, sys.stdout.buffer)
     return 0
 

@@ -184,3 +184,25 @@ def test_a_bad_model_exits_1_with_one_line(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 1 and done.stderr.startswith("error: cannot read checkpoint"), done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+# programs whose logging is set up further down, and where
+LOGGING_SET_UP_BY = {"train": "blasr.utils.distributed.run_training (per rank)",
+                     "train_image": "blasr.utils.distributed.run_training (per rank)"}
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_every_program_sets_up_the_one_log_format(program):
+    """Every program logs in one format: its main calls setup_logging (blasr.utils.cli's, or for an export the
+    training's, blasr.utils.distributed's: both use blasr.utils.logs.formatter)."""
+    tree = ast.parse((PACKAGE / f"{program}.py").read_text())
+    main = next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "main")
+    calls = {ast.unparse(node.func).rsplit(".", 1)[-1] for node in ast.walk(main) if isinstance(node, ast.Call)}
+    assert "setup_logging" in calls or program in LOGGING_SET_UP_BY, f"{program}.main does not set up logging"
+
+
+def test_the_log_format_is_spelt_once():
+    """Only blasr/utils/logs.py builds a log format: no second formatter, basicConfig or %(asctime)s."""
+    spelt = [str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py")
+             if any(s in path.read_text() for s in ("logging.Formatter(", "basicConfig(", "%(asctime)"))]
+    assert spelt == ["utils/logs.py"], spelt

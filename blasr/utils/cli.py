@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import logging
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -32,10 +31,8 @@ from typing import Any
 
 import torch
 
+from blasr.utils import logs
 from blasr.utils.errors import BlasrError
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
-
 
 TRUE, FALSE = ("true", "t", "1"), ("false", "f", "0")  # Kaldi's ParseOptions::ToBool (case-insensitive)
 
@@ -173,8 +170,8 @@ def add_use_gpu(p: argparse.ArgumentParser) -> None:
 
 
 def setup_logging() -> None:
-    """INFO messages with a time stamp on stderr (what every program logs)."""
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    """INFO messages on stderr in the one format (:func:`blasr.utils.logs.setup_logging`)."""
+    logs.setup_logging()
 
 
 def write_and_report(write: Callable[[], tuple[Any, Any]]) -> int:

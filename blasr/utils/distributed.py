@@ -37,6 +37,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from blasr.utils.lock import DirectoryInUseError, lock_directory
+from blasr.utils.logs import formatter
 
 logger = logging.getLogger(__name__)
 
@@ -245,34 +246,23 @@ class ShardedBatchSampler:
                 yield [(int(order[p]), int(seeds[p])) for p in batch]
 
 
-class _RankFilter(logging.Filter):
-    def __init__(self, rank: int) -> None:
-        super().__init__()
-        self.rank = rank
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.rank = self.rank
-        return True
-
-
 @contextmanager
 def setup_logging(rank: int = 0, log_file: str | os.PathLike | None = None,
                   name: str = "blasr") -> Iterator[logging.Logger]:
     """Within the block, the ``blasr`` logger writes INFO and up on rank 0 (stderr and ``log_file``),
-    WARNING and up elsewhere (prefixed ``[rank r]``); on exit its earlier state returns.
+    WARNING and up elsewhere (prefixed ``[rank r]``), in the one format (:func:`blasr.utils.logs.formatter`);
+    on exit its earlier state returns.
     """
     log = logging.getLogger(name)
     saved = log.handlers[:], log.level
     log.handlers = []
     log.setLevel(logging.INFO if rank == 0 else logging.WARNING)
-    fmt = "%(asctime)s %(levelname)s " + ("" if rank == 0 else "[rank %(rank)s] ") + "%(message)s"
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file is not None and rank == 0:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_file))
     for handler in handlers:
-        handler.setFormatter(logging.Formatter(fmt, datefmt="%H:%M:%S"))
-        handler.addFilter(_RankFilter(rank))
+        handler.setFormatter(formatter("" if rank == 0 else f"[rank {rank}] "))
         log.addHandler(handler)
     try:
         yield log
