@@ -18,6 +18,7 @@ The work is :func:`blasr.kaldi.decoding.decode_dir.decode_and_score`.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
@@ -27,6 +28,7 @@ from blasr.kaldi.decoding.decode import DecodeOptions, check_num_pdfs
 from blasr.kaldi.decoding.decode_dir import decode_and_score, read_best_setting
 from blasr.kaldi.formats.model import read_transition_model
 from blasr.utils import cli
+from blasr.utils.lock import lock_directory
 
 
 def _lm_weights(text: str) -> list[float]:
@@ -74,7 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.nnet and not args.data:
         p.error("--nnet needs --data (the cuts to score)")
     cli.setup_logging()
+    with lock_directory(args.out, "wait for it to finish, stop it, or choose another --out"):
+        return decode(args)
 
+
+def decode(args: argparse.Namespace) -> int:
+    """The work of :func:`main`, while holding ``--out``'s lock."""
     if args.setting_from:
         lm_weight, args.word_insertion_penalty = read_best_setting(args.setting_from)
         args.acoustic_scale = 1.0 / lm_weight

@@ -76,11 +76,13 @@ def test_stale_temporaries_are_removed_by_pattern_only(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "epoch_001.pt"]
 
 
-@pytest.mark.parametrize("program", ["export", "average"])
+@pytest.mark.parametrize("program", ["export", "average", "decode"])
 def test_a_program_refuses_a_directory_another_run_holds(tmp_path, capsys, program):
     out = tmp_path / "dir"
     argv = {"export": ["--model", "final.pt", "--data", "cuts.jsonl.gz", "--out", str(out)],
-            "average": ["--exp", str(out)]}[program]
+            "average": ["--exp", str(out)],
+            "decode": ["--graph", "g", "--model", "final.mdl", "--loglikes", "scp:x.scp", "--out", str(out)],
+            }[program]
     holder = hold_in_another_process(out)
     try:
         try:
