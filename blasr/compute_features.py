@@ -6,7 +6,7 @@
 (``python -m blasr.features`` is the same program.) Writes ``feats.lca`` (the
 static log-mel, lilcom), ``cuts.jsonl.gz`` (the cuts with their features; cuts
 that failed are left out and listed in ``features.report.json``), the settings
-and a completion marker; prints the speed report. The work is
+and a completion marker; logs the speed report. The work is
 :func:`blasr.features.extract.compute_features`.
 """
 

@@ -99,10 +99,11 @@ def decode(args: argparse.Namespace) -> int:
     result = decode_and_score(loglikes, args.graph, args.model, args.out, args.text, args.words,
                               options, args.sweep, ignore=args.ignore, num_jobs=args.nj,
                               lattices=args.lattices, segments=args.segments)
-    print(result.decoding.summary())
-    if result.counts is not None:
+    if result.counts is not None:  # the decoding's summary is logged
         name = f" (LMWT {result.setting[0]:g}, WIP {result.setting[1]:g})" if result.setting else ""
         print(result.counts.kaldi_line(args.out) + name)
+    else:
+        print(f"wrote {os.path.join(args.out, 'text')}")
     return 1 if result.decoding.failed else 0
 
 

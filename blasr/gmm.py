@@ -46,9 +46,9 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _align(args: argparse.Namespace) -> int:
-    summary = align_cuts(args.model, args.data, args.lang, args.out, args.boost_silence, args.map_oov,
-                         args.loglikes, args.nj)
-    print(summary["alignment"])
+    align_cuts(args.model, args.data, args.lang, args.out, args.boost_silence, args.map_oov, args.loglikes,
+               args.nj)  # logs its summary
+    print(f"wrote {args.out}")
     return 0
 
 

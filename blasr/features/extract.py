@@ -34,12 +34,12 @@ import numpy as np
 import torch
 from lhotse import CutSet, Features, MonoCut
 from lhotse.caching import AudioCache
-from tqdm import tqdm
 
 from blasr.features.config import FbankConfig
 from blasr.features.fbank import FeatureError, compute_logmel
 from blasr.features.report import StageReport
 from blasr.features.wav import wav_shortfall
+from blasr.utils.progress import progress_bar
 
 logger = logging.getLogger("blasr")
 
@@ -101,7 +101,7 @@ def compute_features(
         num_jobs: worker processes (1 = in this process).
         tick_power: lilcom precision: values are stored to multiples of ``2 ** tick_power``.
         cuts_per_task: cuts sent to a worker at a time (more to keep a recording's cuts together).
-        progress: show a tqdm progress bar on stderr.
+        progress: show progress: a bar on a terminal, else a log line a minute (``progress_bar``).
         overwrite: recompute even if ``output_dir`` holds a completed run with the same settings.
 
     Returns:
@@ -135,11 +135,13 @@ def compute_features(
     audio_seconds, frames = 0.0, 0
     warned: set[str] = set()  # truncated files, each warned about once
     start = time.perf_counter()
-    tasks = _tasks(open_cuts(cuts), cuts_per_task)
+    source = open_cuts(cuts)
+    total = len(source) if progress else None  # a manifest's cuts counted: one quick pass over its lines
+    tasks = _tasks(source, cuts_per_task)
     executor = _executor(num_jobs)
     try:
-        with open(archive_path, "wb") as archive, CutSet.open_writer(manifest) as writer, tqdm(
-            desc="log-mel", unit="cut", disable=not progress, dynamic_ncols=True
+        with open(archive_path, "wb") as archive, CutSet.open_writer(manifest) as writer, progress_bar(
+            None, total=total, desc="log-mel", enabled=progress
         ) as bar:
             for batch, results in _ordered_map(executor, _extract_task, tasks, config, tick_power, num_jobs):
                 for cut, result in zip(batch, results):

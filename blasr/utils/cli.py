@@ -175,10 +175,9 @@ def setup_logging() -> None:
 
 
 def write_and_report(write: Callable[[], tuple[Any, Any]]) -> int:
-    """Run ``write`` (returns the written manifest and its report): print the report's summary and
+    """Run ``write`` (returns the written manifest and its report, whose summary it has logged): print
     ``wrote MANIFEST``, exit status 0 (a failure is :func:`program`'s to report)."""
-    manifest, report = write()
-    print(report.summary())
+    manifest, _ = write()
     print(f"wrote {manifest}")
     return 0
 

@@ -1,13 +1,34 @@
-"""Kaldi's ``nj``: a list of items split into contiguous shares, each share run in its own spawned process."""
+"""Kaldi's ``nj``: a list of items split into contiguous shares, each share run in its own spawned process.
+
+Progress: a job's loop iterates through :func:`job_progress`, which counts
+each item done into a number its parent shares with every job; the parent
+draws one bar (or log line) over all of them (:func:`run_spawned`'s ``total``),
+so N jobs are not N bars. Outside a job (one process), :func:`job_progress` is
+a plain :func:`~blasr.utils.progress.progress_bar`. Logs: given a
+``log_dir``, job J of a ``stage`` writes its log lines to
+``log_dir/<stage>.J.log`` (Kaldi's ``exp/x/log/align.JOB.log``), its warnings
+also to stderr, and a job that fails is named with its log file.
+"""
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+import os
+import time
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Callable, Sequence, TypeVar
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
+
+from blasr.utils.logs import job_log
+from blasr.utils.progress import progress_bar
 
 T = TypeVar("T")
+
+logger = logging.getLogger("blasr.jobs")
+
+_done: Any = None  # in a job's process: the count of items done that its parent reads (a shared integer)
 
 
 def contiguous_shares(items: Sequence[T], num_jobs: int) -> list[Sequence[T]]:
@@ -18,16 +39,85 @@ def contiguous_shares(items: Sequence[T], num_jobs: int) -> list[Sequence[T]]:
     return [items[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
 
 
+def job_progress(items: Iterable[T], desc: str, total: int | None = None) -> Iterable[T]:
+    """``items``, reporting progress: inside a job of :func:`run_spawned` each item counts towards its
+    parent's bar; elsewhere a :func:`~blasr.utils.progress.progress_bar` of its own."""
+    if _done is None:
+        return progress_bar(items, total=total, desc=desc)
+    return _counted(items, _done)
+
+
+def _counted(items: Iterable[T], done: Any) -> Iterator[T]:
+    for item in items:
+        yield item
+        with done.get_lock():
+            done.value += 1
+
+
+def _start_job(done: Any) -> None:
+    global _done
+    _done = done
+
+
+def _run_job(function: Callable[..., T], arguments: tuple, log: Path | None, name: str) -> T:
+    """One job: ``function(*arguments)``, its log lines to ``log`` (if any), with a first and a last line."""
+    if log is None:
+        return function(*arguments)
+    with job_log(log, prefix=f"[{name}] "):
+        logger.info("%s: started (pid %d)", name, os.getpid())
+        start = time.perf_counter()
+        try:
+            result = function(*arguments)
+        except Exception:
+            logger.exception("%s failed", name)
+            raise
+        logger.info("%s: finished in %.1f s", name, time.perf_counter() - start)
+        return result
+
+
+def job_log_path(log_dir: str | os.PathLike, stage: str, job: int) -> Path:
+    """Where job ``job`` (from 1) of ``stage`` writes its log: ``log_dir/<stage>.<job>.log``."""
+    return Path(log_dir) / f"{stage}.{job}.log"
+
+
 def run_spawned(function: Callable[..., T], calls: Sequence[tuple],
-                died: Callable[[BaseException], Exception]) -> list[T]:
+                died: Callable[[BaseException], Exception], *, stage: str = "job",
+                log_dir: str | os.PathLike | None = None, total: int | None = None) -> list[T]:
     """``[function(*arguments) for arguments in calls]``, each call in its own fresh interpreter (spawn:
     kaldi-hmm-gmm's native state is not fork-safe), results in call order. ``function`` and the arguments
-    must pickle. A process that dies (killed, out of memory, aborted in native code) raises ``died(error)``."""
-    with ProcessPoolExecutor(len(calls), mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(function, *arguments) for arguments in calls]
-        try:
-            return [future.result() for future in futures]
-        except BrokenProcessPool as error:
-            raise died(error) from None
+    must pickle. A process that dies (killed, out of memory, aborted in native code) raises ``died(error)``.
 
-
+    With ``log_dir``, call J (from 1) logs to :func:`job_log_path` ``(log_dir, stage, J)``; a call that raises
+    is named with that file (an ERROR line) before its exception propagates. With ``total``, the parent shows
+    one :func:`~blasr.utils.progress.progress_bar` of the items the calls count with :func:`job_progress`.
+    """
+    context = multiprocessing.get_context("spawn")
+    done = context.Value("q", 0)
+    logs = [job_log_path(log_dir, stage, job) if log_dir is not None else None for job in range(1, len(calls) + 1)]
+    names = [f"{stage} job {job} of {len(calls)}" for job in range(1, len(calls) + 1)]
+    if log_dir is not None:
+        logger.info("%s: %d jobs, their logs in %s", stage, len(calls), job_log_path(log_dir, stage, "JOB"))
+    with ProcessPoolExecutor(len(calls), mp_context=context, initializer=_start_job, initargs=(done,)) as pool:
+        futures = [pool.submit(_run_job, function, arguments, log, name)
+                   for arguments, log, name in zip(calls, logs, names)]
+        bar = progress_bar(None, total=total, desc=stage, enabled=total is not None)
+        pending = set(futures)
+        while pending:  # the first failure ends the wait: the other jobs' work would be thrown away
+            finished, pending = wait(pending, timeout=1.0, return_when=FIRST_EXCEPTION)
+            bar.update(done.value - bar.n)
+            if any(future.exception() is not None for future in finished):
+                break
+        bar.close()
+        failed = [(future, log, name) for future, log, name in zip(futures, logs, names)
+                  if future.done() and future.exception() is not None]
+        if failed:
+            for future in pending:
+                future.cancel()
+            future, log, name = failed[0]
+            if isinstance(future.exception(), BrokenProcessPool):
+                where = f"; the jobs' logs: {job_log_path(log_dir, stage, 'JOB')}" if log_dir is not None else ""
+                raise died(BrokenProcessPool(f"{future.exception()}{where}")) from None
+            if log is not None:
+                logger.error("%s failed; its log: %s", name, log)
+            future.result()  # raises the job's error
+        return [future.result() for future in futures]

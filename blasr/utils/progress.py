@@ -17,8 +17,15 @@ from tqdm import tqdm
 
 logger = logging.getLogger("blasr.progress")
 
-LOG_LINE = "{desc}: {n_fmt}/{total_fmt} ({percentage:.0f}%), {rate_fmt}, ETA {remaining}"
-LOG_LINE_NO_TOTAL = "{desc}: {n_fmt}, {rate_fmt}, {elapsed} so far"
+LOG_LINE = "{desc}: {n_fmt}/{total_fmt} ({percentage:.0f}%), {rate_fmt}, ETA {remaining}{postfix}"
+LOG_LINE_NO_TOTAL = "{desc}: {n_fmt}, {rate_fmt}, {elapsed} so far{postfix}"
+
+
+class LogBar(tqdm):
+    """A tqdm that writes to :class:`LogLines`: ``set_postfix`` changes the next line, never writes one."""
+
+    def set_postfix(self, ordered_dict=None, refresh: bool = True, **kwargs) -> None:
+        super().set_postfix(ordered_dict, refresh=False, **kwargs)
 
 
 class LogLines:
@@ -45,7 +52,7 @@ def progress_bar(iterable: Iterable, *, total: int | None = None, desc: str = ""
                     dynamic_ncols=True, file=sys.stderr)
     if total is None and hasattr(iterable, "__len__"):
         total = len(iterable)
-    return tqdm(iterable, total=total, desc=desc or "progress", leave=False, file=LogLines(), ascii=True,
+    return LogBar(iterable, total=total, desc=desc or "progress", leave=False, file=LogLines(), ascii=True,
                 mininterval=interval, maxinterval=max(interval, 10.0), delay=interval,
                 bar_format=LOG_LINE if total else LOG_LINE_NO_TOTAL)
 

@@ -336,3 +336,16 @@ def test_augmented_copies_take_their_clean_copys_alignment(gmm_system, tmp_path)
         clean = cut_id.split("-", 1)[1] if cut_id.startswith(("reverb-", "noise-")) else cut_id
         assert clean.startswith(("sp0.9-", "sp1.1-"))
         np.testing.assert_array_equal(vector, own[clean])  # speed copies: their own; augmented: the clean copy's
+
+
+def test_an_alignment_split_into_jobs_logs_each_job_in_its_own_file(gmm_system, tmp_path):
+    root = gmm_system
+    features, _ = compute_features(tone_corpus(tmp_path / "audio", 4, 1), tmp_path / "fbank", FbankConfig(),
+                                   progress=False)
+    summary = align_cuts(root / "gmm" / "tri", features, root / "lang", tmp_path / "ali", num_jobs=2)
+    assert summary["alignment"].startswith("aligned 4 of 4 utterances")
+    logs = sorted((tmp_path / "ali" / "log").iterdir())
+    assert [p.name for p in logs] == ["align.1.log", "align.2.log"]  # Kaldi's exp/x_ali/log/align.JOB.log
+    for job, log in enumerate(logs, 1):
+        text = log.read_text()
+        assert f"align job {job} of 2: started" in text and f"align job {job} of 2: finished in" in text

@@ -6,7 +6,7 @@ from lhotse import CutSet, MonoCut, Recording
 
 from blasr.compute_features import main as compute_features_main
 from blasr.data import cuts_from_audio_files
-from blasr.features import FbankConfig, FeatureError, compute_features, feature_frames, load_static, logmel
+from blasr.features import FbankConfig, FeatureError, compute_features, extract, feature_frames, load_static, logmel
 from tests.features.synthetic import tones_and_noise, write_wav
 
 
@@ -99,13 +99,42 @@ def test_truncated_wav_files_are_read_warned_and_counted(good_cuts, tmp_path, rn
     halves = [MonoCut(f"long-{i}", start=0.4 * i, duration=0.4, channel=0, recording=recording) for i in (0, 1)]
     manifest = tmp_path / "cuts.jsonl.gz"
     CutSet.from_cuts(list(good_cuts) + halves).to_file(manifest)
-    with caplog.at_level("WARNING", logger="blasr"):
+    with caplog.at_level("INFO", logger="blasr"):
         assert compute_features_main(["--cuts", str(manifest), "--out", str(tmp_path / "fbank"),
                                       "--sample-rate", "8000"]) == 0
-    summary = capsys.readouterr().out
+    assert capsys.readouterr().out == f"wrote {tmp_path / 'fbank' / 'cuts.jsonl.gz'}\n"  # the summary only logged
+    (summary,) = [r.getMessage() for r in caplog.records if "kept" in r.getMessage()]
     assert "kept 6, skipped 0, fixed 2" in summary and "fixed by kind: truncated audio x2" in summary
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert warnings == [f"truncated audio: {path}: its header promises 8000 samples, the file holds 6400; "
                         "reading what there is"]
     report = json.loads((tmp_path / "fbank" / "features.report.json").read_text())
     assert [item for item, _ in report["fixed"]] == ["long-0", "long-1"]
+
+
+def test_progress_counts_every_cut_of_a_streamed_manifest(good_cuts, tmp_path, monkeypatch):
+    """The bar knows the total before the first cut (a lazily read manifest is counted) and ends at it."""
+    bars = []
+
+    class Bar:
+        def __init__(self, iterable, total=None, desc="", enabled=True):
+            self.n, self.total, self.desc = 0, total, desc
+            bars.append(self)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, n):
+            self.n += n
+
+        def set_postfix(self, **values):
+            self.postfix = values
+
+    monkeypatch.setattr(extract, "progress_bar", Bar)
+    good_cuts.to_file(tmp_path / "cuts.jsonl.gz")
+    compute_features(tmp_path / "cuts.jsonl.gz", tmp_path / "fbank", FbankConfig(sample_rate=8000))
+    assert [(bar.desc, bar.total, bar.n) for bar in bars] == [("log-mel", 4, 4)]
+    assert set(bars[0].postfix) == {"xRT", "skipped"}

@@ -41,3 +41,17 @@ def test_scalar_writer_writes_only_when_enabled(tmp_path):
     events.Reload()
     assert [(e.step, e.value) for e in events.Scalars("train/loss")] == [(5, 2.5)]
     assert [(e.step, e.value) for e in events.Scalars("val/top1")] == [(5, 40.0)]
+
+
+def test_off_a_terminal_a_postfix_joins_the_next_line_and_writes_none_of_its_own(caplog, monkeypatch):
+    clock = iter(range(1000))
+    monkeypatch.setattr(tqdm_std, "time", lambda: float(next(clock)))
+    with caplog.at_level(logging.INFO, logger="blasr.progress"):
+        bar = progress_bar(None, total=10, desc="log-mel", interval=3)
+        for _ in range(10):
+            bar.update(1)
+            bar.set_postfix(xRT="250")  # every step, as the features loop does
+        bar.close()
+    lines = [r.getMessage() for r in caplog.records if r.name == "blasr.progress"]
+    assert 1 <= len(lines) <= 4, lines  # a line every 3 s of the clock, not one per set_postfix
+    assert all(line.startswith("log-mel: ") and line.endswith(", xRT=250") for line in lines), lines

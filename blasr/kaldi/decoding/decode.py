@@ -57,7 +57,7 @@ from blasr.kaldi.formats.model import TransitionModel, as_transition_model
 from blasr.kaldi.formats.symbols import SymbolTable, read_symbol_table
 from blasr.kaldi.scoring.wer import ErrorCounts, best_setting, score, write_text
 from blasr.utils.errors import BlasrError
-from blasr.utils.jobs import contiguous_shares, run_spawned
+from blasr.utils.jobs import contiguous_shares, job_progress, run_spawned
 
 logger = logging.getLogger("blasr")
 
@@ -192,6 +192,7 @@ def decode_many(
     num_jobs: int = 1,
     lattice_options: DecodeOptions | None = None,
     rescore: bool = False,
+    log_dir: str | os.PathLike | None = None,
 ) -> list[Decoding]:
     """Decode every ``(utterance, matrix)`` of ``loglikes`` under each of ``settings``: one :class:`Decoding` per
     setting, utterances in input order.
@@ -201,7 +202,8 @@ def decode_many(
     setting's: acoustic scale, beams) and its best path is found under every setting's acoustic scale and
     penalty by rescoring the lattice; each hypothesis holds the lattice and counts the one decoding's time. A ``.scp`` is streamed, one matrix in memory per process. With
     ``num_jobs`` > 1 the utterances are split into that many contiguous shares, each decoded by its own
-    process with its own copy of the graph; ``graph`` must then be a file or graph directory.
+    process with its own copy of the graph; ``graph`` must then be a file or graph directory, and with
+    ``log_dir`` job J logs to ``log_dir/decode.J.log``. Progress: one bar over the utterances.
     """
     if not settings:
         raise ValueError("no decoding settings")
@@ -224,7 +226,8 @@ def decode_many(
                  for keys in contiguous_shares(utterances, num_jobs)]
         shards = run_spawned(_decode_shard, calls, lambda error: DecodeError(
             f"a decoding process died ({error}); run with one job (--nj 1) to see why, "
-            "or with fewer jobs if memory ran out (each holds a copy of the graph)"))
+            "or with fewer jobs if memory ran out (each holds a copy of the graph)"),
+            stage="decode", log_dir=log_dir, total=len(utterances))
     decodings = []
     for index in range(len(settings)):
         decoding = Decoding()
@@ -260,7 +263,7 @@ def _decode_shard(
     searchers = [] if rescore else [base.with_options(**vars(options)) for options in settings]  # graphs shared
     matrices = _as_mapping(source)
     results: list[list[tuple[str, Hypothesis | None]]] = [[] for _ in settings]
-    for utterance in utterances:
+    for utterance in job_progress(utterances, "decode", total=len(utterances)):
         try:
             matrix = matrices[utterance]
         except ValueError as error:  # e.g. a cut the network cannot score: counted as failed, not fatal
@@ -597,6 +600,7 @@ def sweep(
     ignore: Iterable[str] = (),
     num_jobs: int = 1,
     rescore: bool = False,
+    log_dir: str | os.PathLike | None = None,
     **options: Any,
 ) -> Sweep:
     """Kaldi's ``score_kaldi.sh`` sweep: for every word-insertion penalty and LM weight (acoustic scale
@@ -608,7 +612,7 @@ def sweep(
     By default every setting is searched on its own (``options``: :class:`DecodeOptions`); with
     ``rescore=True`` each utterance is decoded once into a lattice (acoustic scale 0.1 unless given) and
     every setting rescores it.
-    ``num_jobs`` processes share the utterances (:func:`decode_many`)."""
+    ``num_jobs`` processes share the utterances (:func:`decode_many`, with its ``log_dir``)."""
     grid = [(float(lm_weight), float(penalty)) for penalty in word_insertion_penalties for lm_weight in lm_weights]
     settings = [DecodeOptions(**{**options, "acoustic_scale": 1.0 / lm_weight, "word_insertion_penalty": penalty})
                 for lm_weight, penalty in grid]
@@ -616,7 +620,8 @@ def sweep(
     results: dict[tuple[float, float], ErrorCounts] = {}
     decodings: dict[tuple[float, float], Decoding] = {}
     start = time.perf_counter()
-    decoded = decode_many(loglikes, graph, transition_model, words, settings, num_jobs, lattice_options, rescore)
+    decoded = decode_many(loglikes, graph, transition_model, words, settings, num_jobs, lattice_options, rescore,
+                          log_dir)
     for setting, decoding in zip(grid, decoded):
         decodings[setting] = decoding
         results[setting] = score(refs, decoding.hyps, ignore).total

@@ -71,7 +71,8 @@ def decode_and_score(
     search of its own (kaldi-hmm-gmm's lattice-faster decoder); with ``lattices=True`` each utterance is
     decoded once into a lattice instead (``options``' acoustic scale and beams, kaldi-decoder's lattice
     decoder), the sweep rescores the lattices and they are written as ``lat.N.gz``.
-    ``num_jobs`` processes share the utterances (the graph must then be a file). ``segments`` maps the CTM's
+    ``num_jobs`` processes share the utterances (the graph must then be a file; job J logs to
+    ``out_dir/log/decode.J.log``). ``segments`` maps the CTM's
     utterances to recordings (``convert_ctm.pl``).
     """
     out = Path(out_dir)
@@ -84,7 +85,7 @@ def decode_and_score(
             raise ValueError("a sweep needs reference transcripts (refs)")
         result = sweep(loglikes, references, graph, model, words, lm_weights=sweep_lm_weights,
                        word_insertion_penalties=sweep_penalties, ignore=ignore, num_jobs=num_jobs,
-                       rescore=lattices, acoustic_scale=options.acoustic_scale, beam=options.beam,
+                       rescore=lattices, log_dir=out / "log", acoustic_scale=options.acoustic_scale, beam=options.beam,
                        lattice_beam=options.lattice_beam, max_active=options.max_active)
         lines = result.kaldi_lines()
         for line in lines:
@@ -94,7 +95,8 @@ def decode_and_score(
         (out / "best_wer").write_text(result.best_counts.kaldi_line(str(out / f"wer_{setting[0]:g}_{setting[1]:g}")) + "\n")
     else:
         lattice_options = DecodeOptions(**{**vars(options), "word_insertion_penalty": 0.0})
-        (decoding,) = decode_many(loglikes, graph, model, words, [options], num_jobs, lattice_options, lattices)
+        (decoding,) = decode_many(loglikes, graph, model, words, [options], num_jobs, lattice_options, lattices,
+                                  out / "log")
         logger.info("%s", decoding.summary())
     decoding.write_text(out / "text")
     transition_model = as_transition_model(model)

@@ -45,6 +45,7 @@ from blasr.kaldi.formats.model import TransitionModel, ali_to_pdf
 from blasr.kaldi.formats.symbols import SymbolTable
 from blasr.kaldi.formats.tree import ContextDependency
 from blasr.kaldi.lang.lexicon import LexiconEntry, make_lexicon_fst
+from blasr.utils.jobs import job_progress
 
 
 @dataclass
@@ -336,7 +337,7 @@ def align_with_gmm(
     kaldi_model = compiler.kaldi_transition_model
     kaldi_am = acoustic_model.to_kaldi_hmm_gmm()
     result = AlignmentResult()
-    for utterance, transcript in transcripts.items():
+    for utterance, transcript in job_progress(transcripts.items(), "align", total=len(transcripts)):
         if utterance not in features:
             result.failed[utterance] = "no features"
             continue
@@ -398,7 +399,7 @@ def align_with_log_likelihoods(
     model = compiler.transition_model
     result = AlignmentResult()
     lookup = log_likelihoods if callable(log_likelihoods) else log_likelihoods.get
-    for utterance, transcript in transcripts.items():
+    for utterance, transcript in job_progress(transcripts.items(), "align", total=len(transcripts)):
         scores = lookup(utterance)
         if scores is None:
             result.failed[utterance] = "no log-likelihoods"

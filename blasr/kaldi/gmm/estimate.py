@@ -30,6 +30,7 @@ import numpy as np
 
 from blasr.kaldi.formats.gmm import AmDiagGmm, DiagGmm
 from blasr.kaldi.formats.model import TransitionModel
+from blasr.utils.jobs import job_progress
 
 
 @dataclass(eq=False)
@@ -195,7 +196,7 @@ def accumulate_gmm_stats(
         stats.num_frames += len(frames)
         chunk, chunk_size = [], 0
 
-    for utterance, alignment in alignments.items():
+    for utterance, alignment in job_progress(alignments.items(), "accumulate", total=len(alignments)):
         frames = np.asarray(features[utterance])
         alignment = np.asarray(alignment, dtype=np.int64)
         if frames.ndim != 2 or frames.shape[1] != dim:

@@ -52,6 +52,7 @@ from blasr.kaldi.gmm.train import (
 )
 from blasr.kaldi.lang.lang_dir import Lang, load_lang
 from blasr.utils.jobs import contiguous_shares, run_spawned
+from blasr.utils.progress import progress_bar
 
 logger = logging.getLogger("blasr.gmm")
 
@@ -264,7 +265,8 @@ def align_cuts(model_dir: str | os.PathLike, cuts, lang_dir: str | os.PathLike, 
     ``steps/nnet/align.sh``: a trained network realigns the data; ``model_dir``
     then gives the transition model and tree only. ``num_jobs`` processes
     (Kaldi's ``nj``) each align a contiguous share of the utterances, reading
-    the model, lang, features and scores themselves. Returns a summary (also
+    the model, lang, features and scores themselves; job J logs to
+    ``out_dir/log/align.J.log``. Returns a summary (also
     ``out_dir/summary.json``); failed and skipped utterances are listed there.
     """
     if num_jobs < 1:
@@ -284,7 +286,8 @@ def align_cuts(model_dir: str | os.PathLike, cuts, lang_dir: str | os.PathLike, 
         calls = [(model_dir, cuts, lang_dir, {utt: transcripts[utt] for utt in share}, boost_silence, loglikes)
                  for share in contiguous_shares(utterances, num_jobs)]
         parts = run_spawned(_align_share, calls, lambda error: ValueError(
-            f"an alignment process died ({error}); run with one job to see why"))
+            f"an alignment process died ({error}); run with one job to see why"),
+            stage="align", log_dir=Path(out_dir) / "log", total=len(utterances))
         result = AlignmentResult()
         for part in parts:  # shares are contiguous: the utterance order is kept
             result.alignments.update(part.alignments)
@@ -333,7 +336,7 @@ def compute_log_likelihoods(model_dir: str | os.PathLike, cuts, out_dir: str | o
     report = StageReport("gmm-compute-likes")
     start, frames = time.perf_counter(), 0
     with ArkWriter(out_dir / f"{name}.ark", out_dir / f"{name}.scp") as writer:
-        for utterance in features:
+        for utterance in progress_bar(features, desc="gmm-compute-likes"):
             try:
                 matrix = features[utterance]
             except (OSError, ValueError) as error:

@@ -53,6 +53,7 @@ from blasr.kaldi.formats.tree import (
     iter_answers,
 )
 from blasr.kaldi.gmm.align import phone_segments
+from blasr.utils.jobs import job_progress
 
 NOT_RECORDED = -1  # a context position not recorded (the central phone is context-independent)
 LOG_2PI = math.log(2 * math.pi)
@@ -184,7 +185,7 @@ def accumulate_tree_stats(
             )
         pending, pending_frames = [], 0
 
-    for utterance, alignment in alignments.items():
+    for utterance, alignment in job_progress(alignments.items(), "tree statistics", total=len(alignments)):
         feats = np.asarray(features[utterance])
         alignment = np.asarray(alignment)
         if len(feats) != len(alignment):

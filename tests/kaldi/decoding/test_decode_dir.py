@@ -48,16 +48,19 @@ def experiment(tmp_path_factory):
     return root, graph
 
 
-def test_decode_and_score(experiment, capsys):
+def test_decode_and_score(experiment, capsys, caplog):
     root, graph = experiment
     refs = dict(SENTENCES, utt2=["no", "yes", "yes"])  # one word the audio does not have
     write_text(refs, root / "text")
     out = root / "decode"
     argv = ["--graph", str(graph.graph_dir), "--model", str(root / "final.mdl"),
             "--loglikes", f"scp:{root / 'loglikes.scp'}", "--text", str(root / "text"), "--out", str(out)]
-    assert main(argv) == 0
+    with caplog.at_level("INFO", logger="blasr"):
+        assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert "decoded 3 utterances" in printed and "RTF" in printed
+    (summary,) = [r.getMessage() for r in caplog.records if "decoded" in r.getMessage()]  # logged once
+    assert "decoded 3 utterances" in summary and "RTF" in summary
+    assert printed == f"%WER 12.50 [ 1 / 8, 0 ins, 1 del, 0 sub ] {out}\n", printed  # and not printed
     # 8 reference words, the hypothesis of utt2 misses one: 1 deletion
     assert (out / "wer").read_text().strip() == "%WER 12.50 [ 1 / 8, 0 ins, 1 del, 0 sub ]"
     assert (out / "text").read_text().splitlines() == ["utt0 yes no", "utt1 yeah yes no", "utt2 no yes"]
@@ -65,6 +68,10 @@ def test_decode_and_score(experiment, capsys):
     assert (out / "failed").read_text() == ""
     two_jobs = root / "decode_nj2"
     assert main(argv[:-1] + [str(two_jobs), "--nj", "2"]) == 0  # two processes, the same words and score
+    logs = sorted((two_jobs / "log").iterdir())
+    assert [p.name for p in logs] == ["decode.1.log", "decode.2.log"]  # Kaldi's log/decode.JOB.log
+    assert all("finished in" in p.read_text() for p in logs)
+    assert not (out / "log").exists()  # one job: its lines on stderr only
     assert (two_jobs / "text").read_text() == (out / "text").read_text()
     assert (two_jobs / "wer").read_text() == (out / "wer").read_text()
 

@@ -28,6 +28,7 @@ from blasr.kaldi.gmm.train import (
     with_iterations,
     write_alignment_dir,
 )
+from blasr.utils import jobs
 from tests.kaldi.gmm_corpus import SILENCE, corpus, phone_accuracy, trained_mono, true_alignments
 
 NUM_LEAVES = 32  # at most: 24 after Kaldi's merging and rounding, more than the corpus's 20 distinct states
@@ -249,3 +250,22 @@ def test_with_iterations_shortens_the_schedule():
     assert with_iterations(TriOptions(), 3).max_iter_inc == 1
     default = with_iterations(MonoOptions(), MonoOptions.num_iters)
     assert default == MonoOptions(realign_iters=list(MonoOptions.realign_iters))  # the defaults are Kaldi's schedule
+
+
+def test_alignment_and_accumulation_count_every_utterance_towards_a_total(monkeypatch):
+    """A training pass's long loops report progress (a bar or log lines): one item per utterance, total known."""
+    seen = []
+
+    def recorded(items, total=None, desc=""):
+        seen.append([desc, total, 0])
+        for item in items:
+            seen[-1][2] += 1
+            yield item
+
+    mono, _ = trained_mono()
+    data = corpus()
+    phones = dict(list(data.phones.items())[:6])
+    monkeypatch.setattr(jobs, "progress_bar", recorded)
+    aligned = align_corpus(mono.system, phones, data.features)
+    accumulate_gmm_stats(mono.system.transition_model, mono.system.acoustic_model, aligned.alignments, data.features)
+    assert seen == [["align", 6, 6], ["accumulate", len(aligned.alignments), len(aligned.alignments)]]
