@@ -1,15 +1,19 @@
 """``python -m blasr.package``: one directory with everything a trained system needs to recognise speech.
 
     python -m blasr.package --nnet exp/bl_resnet22_a2b3/final.pt --model exp/gmm/tri/final.mdl \\
-        --graph exp/gmm/tri/graph --setting-from exp/bl_resnet22_a2b3/decode_dev --out exp/bl_resnet22_a2b3/system
+        --graph exp/gmm/tri/graph --setting-from exp/bl_resnet22_a2b3/decode_dev --out exp/bl_resnet22_a2b3/system \\
+        --cmvn-from data/fbank/train/cuts.jsonl.gz --lexicon data/corpus/dict/lexicon.txt
     python -m blasr.package --gmm exp/gmm/tri --graph exp/gmm/tri/graph --fbank data/fbank/train/fbank.json \\
         --setting-from exp/gmm/tri/decode_dev --out exp/gmm/tri/system
 
 Copies the network file (or the GMM's final.mdl and feature settings), the tree's final.mdl, HCLG.fst,
-words.txt and the word boundaries, writes the LM weight and penalty chosen on dev, the prior scale and
-the log-mel settings (system.json, fbank.json) and a model card (README.md: the WER table of the
-experiment's decode_<set> directories, params, MACs/frame, date, git revision), checks that the pieces
-fit (python -m blasr.transcribe loads it the same way) and renames the directory into place. Layout:
+words.txt and the word boundaries or alignment lexicon (phones/align_lexicon.int; --lexicon makes it from
+the lang's lexicon.txt: word times for a lang without position-dependent phones), with --cmvn-from the
+training features' global statistics (global_cmvn.json: streaming a per-utterance-CMVN network),
+writes the LM weight and penalty chosen on dev, the prior scale and the log-mel settings (system.json,
+fbank.json) and a model card (README.md: the WER table of the experiment's decode_<set> directories,
+params, MACs/frame, date, git revision), checks that the pieces fit (python -m blasr.transcribe loads
+it the same way) and renames the directory into place. Layout:
 docs/inference.md. The work is :func:`blasr.inference.system.package_system`.
 """
 
@@ -46,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", help="the system's name (default: its experiment directory's name)")
     p.add_argument("--sets", nargs="+", default=["dev", "test"],
                    help="decode_<set> directories beside the model whose WERs go into the model card")
+    p.add_argument("--lexicon", help="the lexicon.txt the graph's lang was made from: phones/align_lexicon.int for "
+                                     "word times (default: the graph's phones/align_lexicon.int, if any)")
+    p.add_argument("--cmvn-from", metavar="CUTS",
+                   help="the training features' cut manifest: their global statistics (global_cmvn.json) let a "
+                        "network normalised per utterance stream (python -m blasr.transcribe --online)")
     p.add_argument("--out", required=True, help="the system directory to write (replaced if it exists)")
     args = p.parse_args(argv)
     if args.nnet and not args.model:
@@ -61,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     out = package_system(args.out, args.graph, network=args.nnet, gmm_dir=args.gmm, transition_model=args.model,
                          fbank=args.fbank, lm_weight=lm_weight, word_insertion_penalty=penalty,
                          prior_scale=args.prior_scale, options=options, name=args.name or experiment.name,
-                         card_dir=experiment, card_sets=tuple(args.sets))
+                         card_dir=experiment, card_sets=tuple(args.sets), lexicon=args.lexicon,
+                         cmvn_from=args.cmvn_from)
     print(f"wrote {out} (LM weight {lm_weight:g}, penalty {penalty:g})")
     return 0
 

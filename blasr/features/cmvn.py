@@ -41,6 +41,23 @@ class CmvnStats:
         feats = np.asarray(feats, dtype=np.float64)
         return cls(float(feats.shape[0]), feats.sum(axis=0), np.square(feats).sum(axis=0))
 
+    def as_dict(self) -> dict:
+        """JSON-ready (float64 values, written exactly)."""
+        return dict(count=self.count, sum=self.sum.tolist(), sum_sq=self.sum_sq.tolist())
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CmvnStats:
+        """Read :meth:`as_dict` back; ``ValueError`` for anything else."""
+        try:
+            stats = cls(float(data["count"]), np.asarray(data["sum"], dtype=np.float64),
+                        np.asarray(data["sum_sq"], dtype=np.float64))
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"not CMVN statistics (count, sum, sum_sq): {error}") from None
+        if stats.sum.ndim != 1 or stats.sum.shape != stats.sum_sq.shape or stats.count <= 0:
+            raise ValueError(f"not CMVN statistics: count {stats.count}, sum {stats.sum.shape}, "
+                             f"sum_sq {stats.sum_sq.shape}")
+        return stats
+
     def add(self, other: CmvnStats) -> None:
         if other.sum.shape != self.sum.shape:
             raise ValueError(f"cannot add statistics of dimension {other.sum.shape} to {self.sum.shape}")

@@ -65,8 +65,8 @@ def system_dir(parts):
 
 def test_package_writes_a_checked_directory_with_a_model_card(system_dir, parts):
     names = sorted(str(p.relative_to(system_dir)) for p in system_dir.rglob("*") if p.is_file())
-    assert names == ["HCLG.fst", "README.md", "fbank.json", "final.mdl", "final.pt", "phones/word_boundary.int",
-                     "system.json", "words.txt"]
+    assert names == ["HCLG.fst", "README.md", "fbank.json", "final.mdl", "final.pt", "phones/align_lexicon.int",
+                     "phones/word_boundary.int", "system.json", "words.txt"]
     settings = json.loads((system_dir / "system.json").read_text())
     assert (settings["kind"], settings["sample_rate"], settings["num_mel_bins"]) == ("network", 8000, 64)
     assert (settings["lm_weight"], settings["word_insertion_penalty"]) == (10.0, 0.5)
@@ -234,3 +234,123 @@ def test_find_inputs_refuses_duplicate_ids(parts, tmp_path):
         find_inputs([parts["wavs"][0], copy], SAMPLE_RATE)
     assert [i.utterance for i in find_inputs([parts["wavs"][0].parent], SAMPLE_RATE)] == ["rec0", "rec1", "rec2",
                                                                                            "rec3"]
+
+
+def network_file(path, num_pdfs: int, features: dict, seed: int):
+    """A random bL-ResNet-22 (2, 3) at width 1/4 with one output per pdf, saved as a network file."""
+    torch.manual_seed(seed)
+    model = create_model("bl_resnet22_a2b3", width=0.25, num_classes=num_pdfs)
+    randomize_batchnorm(model, torch.Generator().manual_seed(seed + 1))
+    counts = analyze_counts(np.random.default_rng(seed).integers(1, 100, num_pdfs))
+    info = model_info("bl_resnet22_a2b3", {"num_classes": num_pdfs, "width": 0.25}, model, counts, features)
+    return save_model_file(path, model.state_dict(), info)
+
+
+def run(argv, capsys):
+    code = transcribe_main([str(a) for a in argv])
+    printed = capsys.readouterr()
+    return code, printed.out, printed.err
+
+
+def test_online_final_equals_offline_without_per_utterance_statistics(system_dir, parts, tmp_path, capsys):
+    """A network trained without normalisation streams exactly: the final lines and word times of --online, for
+    any chunk length, are the offline ones."""
+    features = torch.load(system_dir / "final.pt", weights_only=True)["features"]
+    num_pdfs = json.loads((system_dir / "system.json").read_text())["num_pdfs"]
+    network = network_file(tmp_path / "exp" / "final.pt", num_pdfs, {**features, "normalization": "none"}, 5)
+    out = package_system(tmp_path / "system", parts["graph"], network=network, transition_model=parts["mdl"],
+                         lm_weight=10, word_insertion_penalty=0.5)
+    wavs = list(map(str, parts["wavs"]))
+    code, offline, _ = run([out, *wavs, "--ctm", tmp_path / "offline.ctm"], capsys)
+    assert code == 0 and sum(len(line.split()) - 1 for line in offline.splitlines()) > 0
+    for chunk in ("100", "37"):
+        code, online, err = run([out, *wavs, "--online", "--chunk-ms", chunk, "--ctm", tmp_path / "online.ctm"],
+                                capsys)
+        assert code == 0 and online == offline, chunk
+        assert (tmp_path / "online.ctm").read_text() == (tmp_path / "offline.ctm").read_text()
+        assert f"online, {chunk} ms chunks: compute per chunk median" in err and "real-time factor" in err
+
+
+def test_online_with_per_utterance_statistics(system_dir, parts, corpus, tmp_path, capsys):
+    """Per-utterance CMVN cannot stream: refused by name without global statistics; with --cmvn-from the
+    training features' statistics it streams, and --final-pass makes the final lines the offline ones."""
+    wavs = list(map(str, parts["wavs"]))
+    code, out, err = run([system_dir, wavs[0], "--online"], capsys)
+    assert code == 1 and out == "" and "--cmvn-from" in err and "Traceback" not in err
+    with pytest.raises(SystemDirError, match="normalises each utterance"):
+        System.load(system_dir, "cpu").stream()
+
+    streaming = tmp_path / "system"
+    assert package_main(["--nnet", str(parts["network"]), "--model", str(parts["mdl"]), "--graph",
+                         str(parts["graph"]), "--lm-weight", "10", "--word-insertion-penalty", "0.5",
+                         "--cmvn-from", str(corpus["train"]), "--out", str(streaming)]) == 0
+    capsys.readouterr()
+    stats = json.loads((streaming / "global_cmvn.json").read_text())
+    frames = [feats.shape[0] for feats in (cut.load_features() for cut in open_cuts(corpus["train"]))]
+    assert stats["count"] == sum(frames) and len(stats["sum"]) == 64
+    system = System.load(streaming, "cpu")
+    assert system.global_stats.count == sum(frames)
+
+    _, offline, _ = run([system_dir, *wavs], capsys)
+    code, online, err = run([streaming, *wavs, "--online", "--partial"], capsys)
+    assert code == 0 and [line.split()[0] for line in online.splitlines()] == ["rec0", "rec1", "rec2", "rec3"]
+    partials = [line for line in err.splitlines() if " (partial) " in line]
+    assert partials and all(line.split()[0] in {"rec0", "rec1", "rec2", "rec3"} for line in partials)
+    code, final_pass, err = run([streaming, *wavs, "--online", "--final-pass"], capsys)
+    assert code == 0 and final_pass == offline and "final pass" in err
+    # streamed by hand: the same final words as the program's stream
+    samples, rate = soundfile.read(parts["wavs"][2], dtype="float32")
+    stream = system.stream("rec2")
+    for start in range(0, len(samples), 800):
+        stream.accept_waveform(samples[start:start + 800])
+    assert stream.finalize().text == online.splitlines()[2].partition(" ")[2]
+
+
+@pytest.fixture(scope="module")
+def plain_system(corpus, parts, tmp_path_factory):
+    """A network system on a lang without position-dependent phones (no word_boundary.int)."""
+    root = tmp_path_factory.mktemp("plain")
+    (root / "lm.arpa").write_text(ARPA)
+    lang = prepare_lang(LEXICON, root / "lang", silence_phones=SILENCE, oov="<unk>", arpa=root / "lm.arpa")
+    tree, transition_model = monophone_model(lang)
+    graph = make_graph(lang, tree, transition_model, root / "graph")
+    write_model(transition_model, separated_gmms(transition_model.num_pdfs, 39, np.random.default_rng(0)),
+                root / "final.mdl")
+    features = torch.load(parts["network"], weights_only=True)["features"]
+    network = network_file(root / "exp" / "final.pt", transition_model.num_pdfs, features, 7)
+    (root / "lexicon.txt").write_text("".join(f"{word} {phones}\n" for word, phones in LEXICON))
+    return dict(root=root, graph=graph.graph_dir, mdl=root / "final.mdl", network=network)
+
+
+def test_word_times_from_the_lexicon(plain_system, parts, tmp_path, capsys):
+    """Without position-dependent phones the words get their times from the alignment lexicon (the graph's, or
+    --lexicon's): a CTM of every word, in order, inside the audio."""
+    graph = plain_system["graph"]
+    assert not (graph / "phones" / "word_boundary.int").exists() and (graph / "phones" / "align_lexicon.int").exists()
+    (graph / "phones" / "align_lexicon.int").rename(tmp_path / "align_lexicon.int")  # as a graph made before it
+    try:
+        bare = package_system(tmp_path / "bare", graph, network=plain_system["network"],
+                              transition_model=plain_system["mdl"], lm_weight=10, word_insertion_penalty=0.5)
+        with_lexicon = package_system(tmp_path / "system", graph, network=plain_system["network"],
+                                      transition_model=plain_system["mdl"], lm_weight=10, word_insertion_penalty=0.5,
+                                      lexicon=plain_system["root"] / "lexicon.txt")
+    finally:
+        (tmp_path / "align_lexicon.int").rename(graph / "phones" / "align_lexicon.int")
+    # --lexicon makes the words' lines prepare_lang writes, and lets every silence phone (SIL, SPN) between words
+    made, written = ((d / "phones" / "align_lexicon.int").read_text().splitlines() for d in (with_lexicon, graph))
+    assert [line for line in made if not line.startswith("0 ")] == [line for line in written
+                                                                      if not line.startswith("0 ")]
+    assert [line for line in made if line.startswith("0 ")] == ["0 0 1", "0 0 2"]
+    wavs = list(map(str, parts["wavs"]))
+    code, _, err = run([bare, wavs[0], "--ctm", tmp_path / "no.ctm"], capsys)
+    assert code == 1 and "no --ctm; package it with --lexicon" in err and not (tmp_path / "no.ctm").exists()
+
+    code, text, _ = run([with_lexicon, *wavs, "--ctm", tmp_path / "ctm"], capsys)
+    assert code == 0
+    ctm = [line.split() for line in (tmp_path / "ctm").read_text().splitlines()]
+    assert ctm and [w for line in text.splitlines() for w in line.split()[1:]] == [f[4] for f in ctm]
+    for utt, wav in zip(("rec0", "rec1", "rec2", "rec3"), parts["wavs"]):
+        duration = soundfile.info(wav).duration
+        times = [(float(f[2]), float(f[3])) for f in ctm if f[0] == utt]
+        assert all(a[0] + a[1] <= b[0] + 1e-9 for a, b in zip(times, times[1:]))  # in order, not overlapping
+        assert all(start >= 0 and duration > 0 and start + length <= duration + 0.015 for start, length in times)

@@ -218,8 +218,8 @@ def make_graph(
     ``tree`` and ``transition_model`` are objects or files (``tree``,
     ``final.mdl``). The lang directory needs ``L_disambig.fst`` and ``G.fst``.
     Writes ``HCLG.fst`` (vector), ``words.txt``, ``phones.txt``,
-    ``phones/{disambig.txt,disambig.int,silence.csl}`` (and ``word_boundary.*``
-    if the lang has them) and ``num_pdfs``; a ``.completed`` marker holds the
+    ``phones/{disambig.txt,disambig.int,silence.csl}`` (and ``word_boundary.*``,
+    ``align_lexicon.*`` if the lang has them) and ``num_pdfs``; a ``.completed`` marker holds the
     digest of the inputs, and a second call with the same inputs does nothing.
     """
     lang = lang_dir if isinstance(lang_dir, Lang) else load_lang(lang_dir)
@@ -261,7 +261,8 @@ def make_graph(
     write_symbol_table(lang.words, graph_dir / "words.txt")
     write_symbol_table(lang.phones, graph_dir / "phones.txt")
     (graph_dir / "phones").mkdir(exist_ok=True)
-    for name in ("disambig.txt", "disambig.int", "silence.csl", "word_boundary.txt", "word_boundary.int"):
+    for name in ("disambig.txt", "disambig.int", "silence.csl", "word_boundary.txt", "word_boundary.int",
+                 "align_lexicon.txt", "align_lexicon.int"):
         source = lang.lang_dir / "phones" / name
         if source.is_file():
             shutil.copyfile(source, graph_dir / "phones" / name)

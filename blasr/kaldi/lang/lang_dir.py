@@ -17,7 +17,7 @@ from typing import Any, Sequence
 from blasr.kaldi.formats.fst import read_fst
 from blasr.kaldi.formats.model import HmmTopology, read_topology
 from blasr.kaldi.formats.symbols import SymbolTable, read_symbol_table
-from blasr.kaldi.lang.lexicon import RESERVED_WORDS, WORD_DISAMBIG, LangError
+from blasr.kaldi.lang.lexicon import EPS, RESERVED_WORDS, WORD_DISAMBIG, LangError
 from blasr.utils.errors import MissingKeyError
 
 logger = logging.getLogger("blasr")
@@ -128,6 +128,41 @@ def read_word_boundary(path: str | os.PathLike, phones: SymbolTable | None = Non
             raise LangError(f"{path}:{number}: phone id {phone} appears twice")
         table[phone] = fields[1]
     return table
+
+
+def read_align_lexicon(path: str | os.PathLike) -> dict[int, list[tuple[int, ...]]]:
+    """``phones/align_lexicon.int`` (``<word-id> <word-id> <phone-id>...`` a line, as ``prepare_lang.sh``
+    writes it; word 0, ``<eps>``, is the optional silence between words): ``{word id: [pronunciations]}``."""
+    path = Path(path)
+    table: dict[int, list[tuple[int, ...]]] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) < 3 or not all(f.isdigit() for f in fields) or fields[0] != fields[1]:
+            raise LangError(f"{path}:{number}: expected '<word-id> <word-id> <phone-id>...', got {line!r}")
+        table.setdefault(int(fields[0]), []).append(tuple(int(f) for f in fields[2:]))
+    if not table:
+        raise LangError(f"{path}: no pronunciations")
+    return table
+
+
+def align_lexicon_lines(entries: Sequence[tuple[str, Sequence[str]]], silence: Sequence[str],
+                        words: SymbolTable, phones: SymbolTable) -> tuple[list[str], list[str]]:
+    """The lines of ``phones/align_lexicon.txt`` and ``.int`` for ``(word, phones)`` entries: ``word word
+    phones``, and ``<eps> <eps> phone`` for each phone of ``silence`` (``prepare_lang.sh``'s: the optional
+    silence), sorted, duplicates dropped. A word or phone missing from the tables is a :class:`LangError`."""
+    lines = {(EPS, EPS, phone) for phone in silence}
+    lines |= {(word, word, *pronunciation) for word, pronunciation in entries}
+    text, ints = [], []
+    for line in sorted(lines):
+        for symbol, table, kind in [(line[0], words, "word")] + [(p, phones, "phone") for p in line[2:]]:
+            if symbol not in table:
+                raise LangError(f"{kind} {symbol!r} of the lexicon entry {' '.join(line[1:])!r} is not in "
+                                f"{table.name or kind + 's.txt'}")
+        text.append(" ".join(line))
+        ints.append(" ".join([str(words.id(line[0]))] * 2 + [str(phones.id(p)) for p in line[2:]]))
+    return text, ints
 
 
 def _phone_list(lang_dir: Path, name: str, phones: SymbolTable) -> list[int]:

@@ -16,8 +16,9 @@ options, in Python:
   self-loops (``fstaddselfloops``) so that G's back-off symbol passes through;
 * ``phones/``: ``silence``, ``nonsilence``, ``optional_silence``,
   ``context_indep``, ``disambig`` (``.txt``, ``.int``, ``.csl``), ``sets``,
-  ``roots``, ``extra_questions``, ``wdisambig*``, and with
-  ``position_dependent_phones`` ``word_boundary``;
+  ``roots``, ``extra_questions``, ``wdisambig*``, ``align_lexicon`` (``word
+  word phones``, ``<eps> <eps> SIL`` for the optional silence: word times from
+  the lexicon) and with ``position_dependent_phones`` ``word_boundary``;
 * ``oov.txt`` / ``oov.int`` when an OOV word is given;
 * ``G.fst`` when a language model or grammar is given (:mod:`blasr.kaldi.lang.grammar`).
 
@@ -51,7 +52,7 @@ import kaldifst
 from blasr.kaldi.formats.model import HmmState, HmmTopology, write_topology
 from blasr.kaldi.formats.symbols import SymbolTable, write_symbol_table
 from blasr.kaldi.lang import grammar
-from blasr.kaldi.lang.lang_dir import MARKER, Lang, load_lang
+from blasr.kaldi.lang.lang_dir import MARKER, Lang, align_lexicon_lines, load_lang
 from blasr.kaldi.lang.lexicon import (
     BOS,
     EOS,
@@ -339,6 +340,11 @@ def prepare_lang(
     _write_lines(phones_dir / "wdisambig.txt", [WORD_DISAMBIG])
     _write_lines(phones_dir / "wdisambig_phones.int", [str(phones.id(WORD_DISAMBIG))])
     _write_lines(phones_dir / "wdisambig_words.int", [str(words.id(WORD_DISAMBIG))])
+    # word times without position-dependent phones (lattice-align-words-lexicon, blasr.kaldi.scoring.ctm)
+    align_text, align_int = align_lexicon_lines([(e.word, e.phones) for e in entries], [optional_silence],
+                                                words, phones)
+    _write_lines(phones_dir / "align_lexicon.txt", align_text)
+    _write_lines(phones_dir / "align_lexicon.int", align_int)
     if position_dependent_phones:
         kinds = {"_I": "internal", "_B": "begin", "_S": "singleton", "_E": "end"}
         boundary = [(p, kinds.get(p[-2:], "nonword")) for p in silence_list + nonsilence_list]

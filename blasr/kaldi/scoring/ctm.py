@@ -34,10 +34,11 @@ alignment gives):
   channel and time (as ``score_sclite.sh`` sorts them for sclite).
 * :func:`read_ctm` reads a CTM back (for :mod:`blasr.kaldi.scoring.hub5`).
 
-Only lang directories with position-dependent phones (``_B _I _E _S``,
-``prepare_lang(..., position_dependent_phones=True)``, Kaldi's default) have
-``word_boundary.int``; Kaldi's alternative for the others
-(``lattice-align-words-lexicon``) is not implemented here.
+* :func:`lexicon_word_alignment` is ``lattice-align-words-lexicon`` on a
+  linear lattice, for lang directories without position-dependent phones
+  (no ``word_boundary.int``): the same phones are split into the path's words
+  by their pronunciations in ``phones/align_lexicon.int``, with the ``<eps>``
+  entries (the optional silence) allowed between words.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, NamedTuple, Sequence
+from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -191,6 +192,90 @@ def word_alignment(
         spans.append(WordSpan(take_word(open_start), open_start, len(tids) - open_start))
     if next_word != len(words):
         raise WordAlignmentError(f"{where}the path has {len(words)} word ids, the alignment {next_word} words")
+    return spans
+
+
+def lexicon_word_alignment(
+    alignment: Sequence[int] | np.ndarray,
+    word_ids: Sequence[int],
+    transition_model: TransitionModel,
+    lexicon: Mapping[int, Sequence[Sequence[int]]],
+    *,
+    reorder: bool = True,
+    silence: bool = False,
+    partial: bool = False,
+    utterance: str = "",
+) -> list[WordSpan]:
+    """Word times of one best path from the lexicon (``lattice-align-words-lexicon``), for any lang.
+
+    The alignment is cut into phones as in :func:`word_alignment`; the phone
+    sequence is then split, left to right, into a pronunciation of each word of
+    ``word_ids`` in turn, with any number of ``lexicon[0]`` pronunciations (the
+    optional silence) before, between and after them (a search over the split
+    points: a word with several pronunciations, or one that is itself silence,
+    takes the first split that lets the rest fit).
+
+    Args:
+        lexicon: ``{word id: [phone ids of each pronunciation]}``, word 0 the
+            optional silence (:func:`~blasr.kaldi.lang.lang_dir.read_align_lexicon`).
+        partial: the path ends inside its last word (a decode that reached no
+            final state): that word may end with a prefix of its pronunciation.
+        alignment, word_ids, transition_model, reorder, silence, utterance: as :func:`word_alignment`.
+
+    Raises:
+        WordAlignmentError: the phones do not spell the words (another lexicon, or alignment and model do not
+            match).
+    """
+    where = f"utterance {utterance!r}: " if utterance else ""
+    tids = np.asarray(alignment, dtype=np.int64)
+    if tids.ndim != 1:
+        raise WordAlignmentError(f"{where}an alignment is one transition-id per frame, got shape {tids.shape}")
+    if tids.size and (tids.min() < 1 or tids.max() > transition_model.num_transition_ids):
+        raise WordAlignmentError(f"{where}transition-ids outside 1..{transition_model.num_transition_ids} "
+                                 "(alignment and model do not match?)")
+    words = [int(w) for w in word_ids if int(w) != 0]
+    phones = _phones(transition_model, tids, reorder, where)
+    sequence = tuple(phone for phone, _, _ in phones)
+    n, num_words = len(sequence), len(words)
+    for word in words:
+        if not lexicon.get(word):
+            raise WordAlignmentError(f"{where}word {word} has no pronunciation in the alignment lexicon")
+    fillers = [tuple(p) for p in lexicon.get(0, ()) if p]
+
+    def moves(i: int, k: int) -> Iterator[tuple[int, int, int]]:
+        """``(word or 0, next i, next k)`` from ``k`` words read at phone ``i``: a word, then a silence."""
+        if k < num_words:
+            for pronunciation in lexicon[words[k]]:
+                if pronunciation and sequence[i:i + len(pronunciation)] == tuple(pronunciation):
+                    yield words[k], i + len(pronunciation), k + 1
+                elif partial and k == num_words - 1 and tuple(pronunciation[:n - i]) == sequence[i:]:
+                    yield words[k], n, k + 1  # the last word, cut off by the end of the path
+        for filler in fillers:
+            if sequence[i:i + len(filler)] == filler:
+                yield 0, i + len(filler), k
+
+    # done[i][k]: the phones from i on spell the words from k on (filled backwards: every move reads a phone,
+    # except the cut-off last word, which only ends the path)
+    done = [[False] * (num_words + 1) for _ in range(n + 1)]
+    done[n][num_words] = True
+    for i in range(n, -1, -1):
+        for k in range(num_words, -1, -1):
+            if not done[i][k]:
+                done[i][k] = any(j > i and done[j][m] or j == n and m == num_words for _, j, m in moves(i, k))
+    if not done[0][0]:
+        raise WordAlignmentError(
+            f"{where}the path's {n} phones ({' '.join(map(str, sequence[:20]))}{' ...' if n > 20 else ''}) do not "
+            f"spell its {num_words} words ({' '.join(map(str, words[:10]))}) with the alignment lexicon (the "
+            "lexicon of another lang?)")
+    spans: list[WordSpan] = []
+    i = k = 0
+    while (i, k) != (n, num_words):
+        word, j, m = next((w, j, m) for w, j, m in moves(i, k) if done[j][m] and (j > i or j == n))
+        start = phones[i][1] if i < n else len(tids)
+        end = phones[j - 1][2] if j > i else start
+        if word or silence:
+            spans.append(WordSpan(word, start, end - start))
+        i, k = j, m
     return spans
 
 

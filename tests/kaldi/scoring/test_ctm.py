@@ -1,4 +1,5 @@
-"""Word times of a GMM forced alignment (lattice-align-words + nbest-to-ctm) and CTM files; against Kaldi if built."""
+"""Word times of a GMM forced alignment (lattice-align-words, lattice-align-words-lexicon + nbest-to-ctm) and CTM
+files; against Kaldi if built."""
 
 import kaldi_hmm_gmm  # noqa: F401,I001  (before kaldifst)
 import os
@@ -11,7 +12,7 @@ import pytest
 
 from blasr.kaldi.formats.model import write_model
 from blasr.kaldi.gmm.align import TrainingGraphCompiler, align_with_gmm
-from blasr.kaldi.lang.lang_dir import load_lang, read_word_boundary
+from blasr.kaldi.lang.lang_dir import load_lang, read_align_lexicon, read_word_boundary
 from blasr.kaldi.lang.lexicon import LangError
 from blasr.kaldi.lang.prepare import prepare_lang
 from blasr.kaldi.scoring.ctm import (
@@ -19,6 +20,7 @@ from blasr.kaldi.scoring.ctm import (
     WordSpan,
     ctm_lines,
     file_and_channel,
+    lexicon_word_alignment,
     read_ctm,
     word_alignment,
     write_ctm,
@@ -38,12 +40,11 @@ def positional(word: str) -> list[str]:
     return [phones[0] + "_B"] + [p + "_I" for p in phones[1:-1]] + [phones[-1] + "_E"]
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    """Position-dependent lang, monophone GMMs, frames synthesized along known phones, their forced alignments;
-    and the true word spans (first frame, frame count) of every utterance."""
-    root = tmp_path_factory.mktemp("ctm")
-    lang = prepare_lang(LEXICON, root / "lang", silence_phones=SILENCE, oov="<unk>", position_dependent_phones=True)
+def make_world(root: Path, position_dependent: bool):
+    """A lang, monophone GMMs, frames synthesized along known phones, their forced alignments; and the true word
+    spans (first frame, frame count) of every utterance."""
+    lang = prepare_lang(LEXICON, root / "lang", silence_phones=SILENCE, oov="<unk>",
+                        position_dependent_phones=position_dependent)
     tree, model = monophone_model(lang)
     rng = np.random.default_rng(3)
     gmms = separated_gmms(model.num_pdfs, DIM, rng)
@@ -51,7 +52,7 @@ def world(tmp_path_factory):
     for utt, words in SENTENCES.items():
         units = [("SIL", None)]
         for k, word in enumerate(words):
-            units += [(p, k) for p in positional(word)]
+            units += [(p, k) for p in (positional(word) if position_dependent else PRONUNCIATIONS[word])]
             if PAUSE_AFTER.get(utt) == k:
                 units.append(("SIL", None))
         units.append(("SIL", None))
@@ -71,6 +72,68 @@ def world(tmp_path_factory):
     result = align_with_gmm(compiler, transcripts, features, gmms)
     assert not result.failed
     return root, lang, model, result.alignments, transcripts, truth
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """The position-dependent lang's (:func:`make_world`)."""
+    return make_world(tmp_path_factory.mktemp("ctm"), True)
+
+
+@pytest.fixture(scope="module")
+def plain_world(tmp_path_factory):
+    """A lang without position-dependent phones (no word_boundary.int), as the digits recipe's."""
+    return make_world(tmp_path_factory.mktemp("ctm_plain"), False)
+
+
+def test_prepare_lang_writes_the_alignment_lexicon(plain_world):
+    _, lang, *_ = plain_world
+    phones_dir = lang.lang_dir / "phones"
+    assert not (phones_dir / "word_boundary.int").exists()
+    text = (phones_dir / "align_lexicon.txt").read_text().splitlines()
+    assert "<eps> <eps> SIL" in text and "yeah yeah y e" in text and "!SIL !SIL SIL" in text
+    lexicon = read_align_lexicon(phones_dir / "align_lexicon.int")
+    p = lang.phones.id
+    assert lexicon[0] == [(p("SIL"),)]  # the optional silence only
+    assert lexicon[lang.words.id("yes")] == [(p("y"), p("e"), p("s"))]
+    assert sorted(lexicon) == sorted([0] + [lang.words.id(w) for w, _ in LEXICON])
+    bad = phones_dir / "bad.int"
+    bad.write_text("3 4 5\n")
+    with pytest.raises(LangError, match="bad.int:1"):
+        read_align_lexicon(bad)
+
+
+def test_lexicon_alignment_gives_the_true_times_without_word_boundaries(plain_world):
+    _, lang, model, alignments, transcripts, truth = plain_world
+    lexicon = read_align_lexicon(lang.lang_dir / "phones" / "align_lexicon.int")
+    for utt, alignment in alignments.items():
+        spans = lexicon_word_alignment(alignment, transcripts[utt], model, lexicon, utterance=utt)
+        assert [s.word for s in spans] == transcripts[utt]
+        # u3's "!SIL" is the phone SIL, as the optional silence: the word takes it, the pause after "yes" does not
+        assert [(s.start, s.num_frames) for s in spans] == truth[utt], utt
+        everything = lexicon_word_alignment(alignment, transcripts[utt], model, lexicon, silence=True)
+        assert everything[0].start == 0 and everything[-1].end == len(alignment)
+        assert all(a.end == b.start for a, b in zip(everything, everything[1:]))
+        assert [s for s in everything if s.word] == spans
+    ali, ids = alignments["u1"], transcripts["u1"]
+    with pytest.raises(WordAlignmentError, match="do not spell its 4 words"):
+        lexicon_word_alignment(ali, [ids[1], ids[0], ids[2], ids[3]], model, lexicon, utterance="u1")
+    # a decode that stopped inside the third word: with partial=True it ends the path, as Kaldi forces it out
+    start, frames = truth["u1"][2]
+    cut = ali[: start + frames // 2]
+    with pytest.raises(WordAlignmentError, match="do not spell"):
+        lexicon_word_alignment(cut, ids[:3], model, lexicon)
+    spans = lexicon_word_alignment(cut, ids[:3], model, lexicon, partial=True)
+    assert spans[-1] == WordSpan(ids[2], start, len(cut) - start)
+
+
+def test_lexicon_alignment_equals_word_boundary_alignment(world):
+    """With position-dependent phones both ways apply: the same spans."""
+    _, lang, model, alignments, transcripts, _ = world
+    lexicon = read_align_lexicon(lang.lang_dir / "phones" / "align_lexicon.int")
+    for utt, alignment in alignments.items():
+        assert lexicon_word_alignment(alignment, transcripts[utt], model, lexicon, silence=True) == \
+            word_alignment(alignment, transcripts[utt], model, lang, silence=True), utt
 
 
 def test_lang_reads_word_boundary(world):
