@@ -238,9 +238,12 @@ class SpeechTrainer(Trainer):
 
     def _training_summary(self) -> dict[str, Any]:
         last = self.history[-1] if self.history else {}
+        dataset = self.train_loader.dataset
         return dict(epochs=self.epoch, global_step=self.global_step, mode=self.config.mode,
                     valid_loss=last.get("valid_loss"), valid_frame_acc=last.get("valid_frame_acc"),
-                    train_loss=last.get("train_loss"), git=git_revision())
+                    train_loss=last.get("train_loss"), git=git_revision(), data=str(self.config.data),
+                    data_cuts=dataset.num_cuts, data_frames=dataset.total_frames,
+                    target_frames=int(sum(record.get("train_frames", 0) for record in self.history)))
 
     def protected_checkpoints(self) -> set[str]:
         """With ``--keep-checkpoints K``, the epochs model selection may still need are kept too: the ``avg``

@@ -249,6 +249,10 @@ def _network_fbank(trained, fbank: str | os.PathLike | None) -> FbankConfig:
     return FbankConfig.from_dict(stored)
 
 
+def _number(value, spec: str) -> str:
+    return "?" if value is None else format(value, spec)
+
+
 def model_card(settings: dict[str, Any], directory: Path, card_dir: str | os.PathLike | None,
                sets: tuple[str, ...]) -> str:
     """The system directory's README.md, from measured values only: the experiment's WER table and cost
@@ -268,8 +272,13 @@ def model_card(settings: dict[str, Any], directory: Path, card_dir: str | os.Pat
         lines += [f"| arch | {info['arch']} {info['model_options']} |",
                   f"| prior scale | {settings['prior_scale']:g} |",
                   f"| training | {training.get('epochs', '?')} epochs, {training.get('global_step', '?')} steps, "
-                  f"validation frame accuracy {training.get('valid_frame_acc', '?')} |",
+                  f"validation frame accuracy {_number(training.get('valid_frame_acc'), '.2f')} % |",
                   f"| trained at revision | {training.get('git', {}).get('commit', '?')} |"]
+        if "data" in training:
+            hours = training["data_frames"] * float(info["features"]["frame_shift"]) / 3600
+            lines += [f"| training data | {training['data']}: {training['data_cuts']:,} cuts, "
+                      f"{training['data_frames']:,} frames ({hours:.2f} h); "
+                      f"{_number(training.get('target_frames'), ',')} target frames seen |"]
     cost = None
     if card_dir is not None:
         try:

@@ -12,7 +12,8 @@
 # directory, GMM mono and triphone systems, their alignments, HCLG and the GMM
 # baseline WER; 3 trains a bL-ResNet-22 and a ResNet-22 of the same width (chunk
 # mode, espeak-ng training data only); 4 exports log-likelihoods as Kaldi
-# archives; 5 decodes, scores and prints the table (a column per test set).
+# archives; 5 decodes, scores and prints the table (a column per test set); 6 writes
+# a system directory per system (exp/gmm/tri/system, exp/ARCH/system) for python -m blasr.transcribe.
 set -euo pipefail
 cd "$(dirname "$0")"
 recipe_dir=$(pwd)
@@ -154,5 +155,19 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     systems+=(--system "$arch=$exp/$arch")
   done
   python -m blasr.results "${systems[@]}" --sets dev "${tests[@]}" --out "$exp/results.md"
+fi
+
+if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
+  needs 6 2 "$exp/gmm/tri/graph" "$exp/gmm/tri/decode_dev/wer"
+  for arch in "${arch_list[@]}"; do needs 6 5 "$exp/$arch/decode_dev/wer"; done
+  log "stage 6: a system directory per system (python -m blasr.transcribe SYSTEM AUDIO... recognises with it)"
+  python -m blasr.package --gmm "$exp/gmm/tri" --graph "$exp/gmm/tri/graph" --fbank "$data/fbank/train/fbank.json" \
+    --setting-from "$exp/gmm/tri/decode_dev" --lexicon "$data/corpus/dict/lexicon.txt" --name "GMM triphone" \
+    --sets dev "${tests[@]}" --out "$exp/gmm/tri/system"
+  for arch in "${arch_list[@]}"; do
+    python -m blasr.package --nnet "$exp/$arch/final.pt" --model "$exp/gmm/tri/final.mdl" \
+      --graph "$exp/gmm/tri/graph" --setting-from "$exp/$arch/decode_dev" --cmvn-from "$data/fbank/train/cuts.jsonl.gz" \
+      --lexicon "$data/corpus/dict/lexicon.txt" --sets dev "${tests[@]}" --out "$exp/$arch/system"
+  done
 fi
 log "done (stages $stage..$stop_stage)"

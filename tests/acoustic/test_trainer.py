@@ -70,6 +70,9 @@ def test_a_tiny_model_learns_and_the_experiment_is_complete(corpus, tmp_path):
     assert not trained.model.training and trained.num_classes == NUM_CLASSES
     assert np.array_equal(trained.class_counts, counts)
     assert trained.info["training"]["epochs"] == 4 and trained.info["features"] == features
+    summary = trained.info["training"]  # what the system directory's model card states
+    assert (summary["data_cuts"], summary["data_frames"], summary["target_frames"]) == (
+        len(CutSet.from_file(corpus["train"])), 1250, 4 * 1250)
     last = load_checkpoint(exp / "checkpoints" / "epoch_004.pt")
     for name, value in trained.model.state_dict().items():
         assert torch.equal(value, last["model"][name]), name

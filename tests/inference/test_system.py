@@ -50,7 +50,10 @@ def parts(corpus, tmp_path_factory):
     randomize_batchnorm(model, torch.Generator().manual_seed(2))
     features = feature_settings(next(iter(open_cuts(corpus["train"]))), "utterance", True, None)
     counts = analyze_counts(rng.integers(1, 100, num_pdfs))
-    info = model_info("bl_resnet22_a2b3", {"num_classes": num_pdfs, "width": 0.25}, model, counts, features)
+    training = dict(epochs=3, global_step=30, valid_frame_acc=81.234, data="data/train/cuts.jsonl.gz", data_cuts=10,
+                    data_frames=1250, target_frames=3750)  # as the trainer describes its run
+    info = model_info("bl_resnet22_a2b3", {"num_classes": num_pdfs, "width": 0.25}, model, counts, features,
+                      training)
     network = save_model_file(root / "exp" / "final.pt", model.state_dict(), info)
     wavs = [write_wav(root / "audio" / f"rec{i}.wav", tone_segments(n, rng), SAMPLE_RATE)
             for i, n in enumerate((120, 90, 150, 60))]
@@ -73,6 +76,9 @@ def test_package_writes_a_checked_directory_with_a_model_card(system_dir, parts)
     card = (system_dir / "README.md").read_text()
     assert "bl_resnet22_a2b3" in card and "| sample rate | 8000 Hz (64 mel bins) |" in card
     assert "blasr revision" in card
+    assert "| training | 3 epochs, 30 steps, validation frame accuracy 81.23 % |" in card
+    assert "| training data | data/train/cuts.jsonl.gz: 10 cuts, 1,250 frames (0.00 h); 3,750 target frames seen |" \
+        in card
     assert not list(system_dir.parent.glob(".system.*"))  # the staging directory is gone
 
 

@@ -96,6 +96,21 @@ def test_digits_recipe_smoke(tmp_path):
                         "--nj", "2"]) == 0
     assert (bl / "decode_test_nnet" / "text").read_text() == (bl / "decode_test" / "text").read_text()
 
+    # stage 6: a system directory per system; transcribing the test audio through it gives stage 5's words
+    # (from the audio, without the stored features' lilcom rounding: one word may differ on a near tie)
+    for system in ("gmm/tri", "bl_resnet22_a2b3"):
+        assert (exp / system / "system" / "system.json").is_file() and (exp / system / "system" / "README.md").is_file()
+    test_set = data / "corpus" / "test"
+    done = subprocess.run([sys.executable, "-m", "blasr.transcribe", str(bl / "system"),
+                           str(test_set / "cuts.jsonl.gz"), "--text", str(test_set / "text")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    transcribed = dict(line.split(maxsplit=1) if " " in line else (line, "") for line in done.stdout.splitlines())
+    decoded = dict(line.split(maxsplit=1) if " " in line else (line, "")
+                   for line in (bl / "decode_test" / "text").read_text().splitlines())
+    assert transcribed.keys() == decoded.keys() and len(decoded) == 12
+    assert sum(transcribed[u] != decoded[u] for u in decoded) <= 1, (transcribed, decoded)
+
     # the contention benchmark's CI-sized run on this recipe's data: training, export and decoding, idle and
     # with a competing process, the threads left to follow the load (BLASR_THREADS unset)
     env = {k: v for k, v in os.environ.items() if k != "BLASR_THREADS"}
