@@ -76,12 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.nnet and not args.data:
         p.error("--nnet needs --data (the cuts to score)")
     cli.setup_logging()
-    with lock_directory(args.out, "wait for it to finish, stop it, or choose another --out"):
-        return decode(args)
+    return decode(args)
 
 
 def decode(args: argparse.Namespace) -> int:
-    """The work of :func:`main`, while holding ``--out``'s lock."""
+    """The work of :func:`main`: inputs checked first, then the decoding while holding ``--out``'s lock (so a
+    refused run creates nothing)."""
     if args.setting_from:
         lm_weight, args.word_insertion_penalty = read_best_setting(args.setting_from)
         args.acoustic_scale = 1.0 / lm_weight
@@ -96,9 +96,10 @@ def decode(args: argparse.Namespace) -> int:
                                  device=args.device, threads=threads)
         # loaded once here (decoding processes load their own copy; with --nj 1 this one scores)
         check_num_pdfs(loglikes.trained.num_classes, read_transition_model(args.model), args.nnet)
-    result = decode_and_score(loglikes, args.graph, args.model, args.out, args.text, args.words,
-                              options, args.sweep, ignore=args.ignore, num_jobs=args.nj,
-                              lattices=args.lattices, segments=args.segments)
+    with lock_directory(args.out, "wait for it to finish, stop it, or choose another --out"):
+        result = decode_and_score(loglikes, args.graph, args.model, args.out, args.text, args.words,
+                                  options, args.sweep, ignore=args.ignore, num_jobs=args.nj,
+                                  lattices=args.lattices, segments=args.segments)
     if result.counts is not None:  # the decoding's summary is logged
         name = f" (LMWT {result.setting[0]:g}, WIP {result.setting[1]:g})" if result.setting else ""
         print(result.counts.kaldi_line(args.out) + name)
