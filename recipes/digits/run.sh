@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Spoken digits, offline, on a CPU: the embedded default and blasr's end-to-end check.
 #
-#   bash recipes/digits/run.sh                      # everything, from a clean clone (12-16 min on 2 idle cores: RESULTS.md)
+#   bash recipes/digits/run.sh                      # everything, from a clean clone (about 15 min on 2 idle cores: RESULTS.md)
 #   bash recipes/digits/run.sh --stage 3            # from training on (each stage can be re-run)
 #   bash recipes/digits/run.sh --num-train 60 --num-dev 10 --num-test 10 --epochs 1   # a smoke run
 #
@@ -10,8 +10,10 @@
 # test utterances spoken by flite (installed if missing), and test_tel, the test
 # audio through an 8 kHz round trip; 1 computes 64-bin log-mel; 2 builds the lang
 # directory, GMM mono and triphone systems, their alignments, HCLG and the GMM
-# baseline WER; 3 trains a bL-ResNet-22 and a ResNet-22 of the same width (chunk
-# mode, espeak-ng training data only); 4 exports log-likelihoods as Kaldi
+# baseline WER, then the multi-condition training copies (--speeds, --augment:
+# speed copies realigned by the GMM, one noise / babble / reverberation /
+# telephone copy of each); 3 trains a bL-ResNet-22 and a ResNet-22 of the same
+# width on them (chunk mode, espeak-ng speech only); 4 exports log-likelihoods as Kaldi
 # archives; 5 decodes, scores and prints the table (a column per test set); 6 writes
 # a system directory per system (exp/gmm/tri/system, exp/ARCH/system) for python -m blasr.transcribe.
 set -euo pipefail
@@ -35,8 +37,10 @@ epochs=                   # empty: the config's
 width=                    # empty: the config's
 threads=2                 # torch threads for training and export
 extra_tests="test_other test_tel"  # held-out test conditions besides test (any of these two; "" for none)
+speeds="0.9 1.0 1.1"      # multi-condition training: speed-perturbed copies, realigned by the GMM ("1.0": none)
+augment="noise babble reverb telephone"  # and one augmented copy of each, its kind drawn per recording ("": none)
 blasr_option_names="stage stop_stage nj seed num_train num_dev num_test data exp num_leaves total_gauss archs
-  train_config epochs width threads extra_tests"
+  train_config epochs width threads extra_tests speeds augment"
 
 . ../../local/log.sh
 . ../../local/stages.sh
@@ -47,6 +51,10 @@ export OMP_NUM_THREADS=$threads
 # list options, split on white space only (never globbed)
 read -r -d '' -a arch_list <<< "$archs" || true
 read -r -d '' -a extra_list <<< "$extra_tests" || true
+read -r -d '' -a speed_list <<< "$speeds" || true
+read -r -d '' -a augment_list <<< "$augment" || true
+train_set=train            # what the networks train on: train, or its multi-condition copies train_mc
+if [ "${speed_list[*]-}" != "1.0" ] || [ ${#augment_list[@]} -gt 0 ]; then train_set=train_mc; fi
 tests=(test ${extra_list[@]+"${extra_list[@]}"})  # every test set is decoded with the LM weight and penalty chosen on dev
 extra_options=()
 for part in ${extra_list[@]+"${extra_list[@]}"}; do
@@ -106,6 +114,25 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
       --loglikes "scp:$exp/gmm/tri/loglikes_$part/loglikes.scp" --text "$data/corpus/$part/text" \
       --out "$exp/gmm/tri/decode_$part" --setting-from "$exp/gmm/tri/decode_dev" --nj "$nj"
   done
+  if [ "$train_set" = train_mc ]; then
+    # the networks' training data: Kaldi's 3-way speed copies, realigned by the GMM (never stretched), and an
+    # augmented copy of each (noise, babble, reverberation or telephone band: lazy transforms, no audio
+    # written) that takes its clean copy's alignment; still espeak-ng speech only (docs/training.md)
+    log "stage 2: multi-condition copies of train (speeds ${speed_list[*]}; augmented: ${augment_list[*]-none})"
+    python -m blasr.perturb --cuts "$data/corpus/train/cuts.jsonl.gz" --out "$data/corpus/train_mc" \
+      --speeds "${speed_list[@]}" ${augment_list[@]+--augment "${augment_list[@]}"} --augment-copies one \
+      --seed "$seed"
+    python -m blasr.features --cuts "$data/corpus/train_mc/cuts.jsonl.gz" --out "$data/fbank/train_mc" \
+      --sample-rate 16000 --nj "$nj"
+    mc_ali="$exp/gmm/tri_ali"
+    if [ "${speed_list[*]}" != "1.0" ]; then
+      mc_ali="$exp/gmm/tri_ali_mc"
+      python -m blasr.gmm align --model "$exp/gmm/tri" --data "$data/fbank/train_mc/cuts.jsonl.gz" \
+        --lang "$data/lang" --out "$mc_ali" --nj "$nj"
+    fi
+    python -m blasr.targets --cuts "$data/fbank/train_mc/cuts.jsonl.gz" --ali-dir "$mc_ali" \
+      --out "$data/targets/train_mc" --clean-alignments
+  fi
 fi
 
 overrides=()
@@ -114,11 +141,11 @@ overrides=()
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   needs 3 "give --train-config an existing file" "$train_config"
-  needs 3 2 "$data/targets/train/num_pdfs" "$data/targets/dev/num_pdfs"
+  needs 3 2 "$data/targets/$train_set/num_pdfs" "$data/targets/dev/num_pdfs"
   for arch in "${arch_list[@]}"; do
-    log "stage 3: train $arch (chunk mode, CPU, $threads threads)"
+    log "stage 3: train $arch on $train_set (chunk mode, CPU, $threads threads)"
     python -m blasr.train --arch "$arch" --config "$train_config" ${overrides[@]+"${overrides[@]}"} \
-      --data "$data/targets/train/cuts.jsonl.gz" --valid-data "$data/targets/dev/cuts.jsonl.gz" \
+      --data "$data/targets/$train_set/cuts.jsonl.gz" --valid-data "$data/targets/dev/cuts.jsonl.gz" \
       --exp "$exp/$arch" --resume auto
   done
 fi
