@@ -62,7 +62,7 @@ from blasr.utils.errors import BlasrError
 from blasr.utils.experiment import rng_state, set_rng_state, write_run_info
 from blasr.utils.files import atomic_write_text
 from blasr.utils.lock import remove_stale_temporaries
-from blasr.utils.progress import ScalarWriter, progress_bar
+from blasr.utils.progress import ScalarWriter, draws_bar, progress_bar
 from blasr.utils.threads import thread_tuner
 
 logger = logging.getLogger("blasr.training")
@@ -387,7 +387,7 @@ class Trainer:
         if self.curves:
             self.step_points.append([self.global_step, *(scalars[curve.scalar] for curve in self.curves)])
         bar.set_postfix_str(text)
-        if bar.disable:  # no bar on screen: a log line instead
+        if not draws_bar(bar):  # no bar on screen: a log line instead
             logger.info("epoch %d step %d: %s lr %.5f", self.epoch + 1, self.global_step, text, lr)
 
     def fit(self) -> list[dict[str, float]]:

@@ -27,6 +27,15 @@ class LogBar(tqdm):
     def set_postfix(self, ordered_dict=None, refresh: bool = True, **kwargs) -> None:
         super().set_postfix(ordered_dict, refresh=False, **kwargs)
 
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
+        super().set_postfix_str(s, refresh=False)
+
+
+def draws_bar(bar: tqdm) -> bool:
+    """Whether ``bar`` is drawn on a terminal (not disabled, not log lines): callers that put their own
+    report in its postfix log it themselves otherwise."""
+    return not bar.disable and not isinstance(bar, LogBar)
+
 
 class LogLines:
     """The file a tqdm writes to when stderr is not a terminal: each refresh becomes one INFO line."""

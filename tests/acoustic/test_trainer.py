@@ -1,6 +1,7 @@
 import json
 import math
 import os
+import re
 
 import numpy as np
 import pytest
@@ -59,7 +60,10 @@ def test_a_tiny_model_learns_and_the_experiment_is_complete(corpus, tmp_path):
     assert counts.sum() == 1250 + 0.5 * NUM_CLASSES and all(c % 1 == 0.5 for c in counts)
     assert (exp / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [json.loads(line) for line in (exp / "metrics.jsonl").read_text().splitlines()] == history
-    assert "epoch 4/4: train loss" in (exp / "train.log").read_text()
+    log = (exp / "train.log").read_text()
+    assert "epoch 4/4: train loss" in log
+    # off a terminal every --log-every steps is a line of its own, with the step (not a stale progress line)
+    assert re.search(r"epoch 1 step 5: loss [0-9.]+ frame acc", log) and "0/21 (0%)" not in log
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     events = EventAccumulator(str(exp / "tb"))
     events.Reload()

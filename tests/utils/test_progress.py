@@ -3,7 +3,7 @@ import re
 
 from tqdm import std as tqdm_std
 
-from blasr.utils.progress import ScalarWriter, progress_bar
+from blasr.utils.progress import ScalarWriter, draws_bar, progress_bar
 
 
 def test_a_disabled_bar_is_silent(capsys, caplog):
@@ -51,6 +51,8 @@ def test_off_a_terminal_a_postfix_joins_the_next_line_and_writes_none_of_its_own
         for _ in range(10):
             bar.update(1)
             bar.set_postfix(xRT="250")  # every step, as the features loop does
+            bar.set_postfix_str("xRT=250")  # and the training loop's spelling
+        assert not draws_bar(bar)
         bar.close()
     lines = [r.getMessage() for r in caplog.records if r.name == "blasr.progress"]
     assert 1 <= len(lines) <= 4, lines  # a line every 3 s of the clock, not one per set_postfix
