@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -100,9 +101,11 @@ def decode_rate(args, work: Path, scores: Path) -> float:
                str(graph / "final.mdl"), "--loglikes", f"scp:{scores / 'loglikes.scp'}", "--out",
                str(work / "decode"), "--nj", "2"]
     seconds = run(command, work / "decode.log")
-    summary = next(line for line in (work / "decode.log").read_text().splitlines() if line.startswith("decoded "))
-    frames = int(summary.split("(")[1].split()[0])
-    return frames / seconds
+    # the decoding's summary, logged once: "... INFO decoded N utterances (F frames, ..."
+    summary = re.search(r"\bdecoded \d+ utterances \((\d+) frames", (work / "decode.log").read_text())
+    if summary is None:
+        raise RuntimeError(f"no decoding summary in {work / 'decode.log'}")
+    return int(summary.group(1)) / seconds
 
 
 def measure(args) -> dict:
