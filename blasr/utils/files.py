@@ -14,6 +14,26 @@ from typing import IO, Any, Callable
 logger = logging.getLogger("blasr")
 
 
+class CommitOnExit:
+    """A writer used as ``with W(...) as w:`` commits on a normal exit and aborts (removes its
+    temporary output) on an exception; subclasses define ``commit`` and ``abort``."""
+
+    def commit(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is None:
+            self.commit()
+        else:
+            self.abort()
+
+
 def default_file_mode() -> int:
     """The mode ``open()`` would give a new file: 0666 minus the process's umask."""
     mask = os.umask(0)

@@ -40,7 +40,7 @@ from kaldiio.matio import read_matrix_or_vector, write_array, write_array_ascii
 from kaldiio.utils import open_like_kaldi
 
 from blasr.kaldi.formats.io import BINARY_HEADER, WHITESPACE, KaldiFormatError, KaldiReader
-from blasr.utils.files import default_file_mode, temporary_beside
+from blasr.utils.files import CommitOnExit, default_file_mode, temporary_beside
 
 logger = logging.getLogger("blasr")
 
@@ -67,7 +67,7 @@ def write_error(path: str | os.PathLike, error: OSError) -> ArchiveWriteError:
     return ArchiveWriteError(error.errno, f"{path}: cannot write ({error.strerror or error}): {advice}")
 
 
-class ArkWriter:
+class ArkWriter(CommitOnExit):
     """Kaldi archive (+ optional scp index), written to temporary files and renamed on :meth:`commit`.
 
     Floating-point arrays are written as float32 matrices or vectors (what
@@ -133,17 +133,8 @@ class ArkWriter:
                 pass
             Path(tmp).unlink(missing_ok=True)
 
-    def __enter__(self) -> "ArkWriter":
-        return self
 
-    def __exit__(self, kind, value, traceback) -> None:
-        if kind is None:
-            self.commit()
-        else:
-            self.abort()
-
-
-class StreamArkWriter:
+class StreamArkWriter(CommitOnExit):
     """A Kaldi archive written to standard output (``-``) or to a command (``| gzip -c > x.gz``), as it goes.
 
     No index and no renaming: the reader sees each utterance as it is
@@ -183,15 +174,6 @@ class StreamArkWriter:
             self._file.close()
         except OSError:
             pass
-
-    def __enter__(self) -> "StreamArkWriter":
-        return self
-
-    def __exit__(self, kind, value, traceback) -> None:
-        if kind is None:
-            self.commit()
-        else:
-            self.abort()
 
 
 def check_key(key: str) -> None:

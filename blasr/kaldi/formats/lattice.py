@@ -33,7 +33,7 @@ import numpy as np
 
 from blasr.kaldi.formats.fst import FST_MAGIC, K_EXPANDED, K_MUTABLE, VECTOR_VERSION, parse_fst_header
 from blasr.kaldi.formats.io import KaldiFormatError
-from blasr.utils.files import default_file_mode, temporary_beside
+from blasr.utils.files import CommitOnExit, default_file_mode, temporary_beside
 
 LATTICE_ARC_TYPE = "lattice4"
 COMPACT_LATTICE_ARC_TYPE = "compactlattice44"
@@ -190,7 +190,7 @@ def parse_raw_lattice(data: bytes, name: str = "<lattice>") -> RawLattice:
     return RawLattice(int(header.start), final, first, arcs)
 
 
-class LatticeWriter:
+class LatticeWriter(CommitOnExit):
     """A Kaldi lattice archive (``lat.N.gz``: gzipped when the name ends in ``.gz``), written to a temporary
     file and renamed on :meth:`commit` (leaving the ``with`` block by an exception removes it)."""
 
@@ -224,15 +224,6 @@ class LatticeWriter:
             self._file.close()
         self._raw.close()
         Path(self._tmp).unlink(missing_ok=True)
-
-    def __enter__(self) -> "LatticeWriter":
-        return self
-
-    def __exit__(self, kind, value, traceback) -> None:
-        if kind is None:
-            self.commit()
-        else:
-            self.abort()
 
 
 def write_lattices(path: str | os.PathLike, lattices: dict[str, CompactLattice]) -> None:

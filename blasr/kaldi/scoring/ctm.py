@@ -76,6 +76,17 @@ class WordAlignmentError(BlasrError, ValueError):
     """An alignment that cannot be cut into the given words (see the module doc)."""
 
 
+def _checked_alignment(alignment, transition_model, where: str) -> np.ndarray:
+    """``alignment`` as a 1-D int64 array of transition-ids of ``transition_model``, else a WordAlignmentError."""
+    tids = np.asarray(alignment, dtype=np.int64)
+    if tids.ndim != 1:
+        raise WordAlignmentError(f"{where}an alignment is one transition-id per frame, got shape {tids.shape}")
+    if tids.size and (tids.min() < 1 or tids.max() > transition_model.num_transition_ids):
+        raise WordAlignmentError(f"{where}transition-ids outside 1..{transition_model.num_transition_ids} "
+                                 "(alignment and model do not match?)")
+    return tids
+
+
 def _phones(
     transition_model: TransitionModel, tids: np.ndarray, reorder: bool, where: str
 ) -> list[tuple[int, int, int]]:
@@ -150,12 +161,7 @@ def word_alignment(
     else:
         kinds = word_boundary
     where = f"utterance {utterance!r}: " if utterance else ""
-    tids = np.asarray(alignment, dtype=np.int64)
-    if tids.ndim != 1:
-        raise WordAlignmentError(f"{where}an alignment is one transition-id per frame, got shape {tids.shape}")
-    if tids.size and (tids.min() < 1 or tids.max() > transition_model.num_transition_ids):
-        raise WordAlignmentError(f"{where}transition-ids outside 1..{transition_model.num_transition_ids} "
-                                 "(alignment and model do not match?)")
+    tids = _checked_alignment(alignment, transition_model, where)
     words = [int(w) for w in word_ids if int(w) != 0]
     spans: list[WordSpan] = []
     next_word = 0
@@ -227,12 +233,7 @@ def lexicon_word_alignment(
             match).
     """
     where = f"utterance {utterance!r}: " if utterance else ""
-    tids = np.asarray(alignment, dtype=np.int64)
-    if tids.ndim != 1:
-        raise WordAlignmentError(f"{where}an alignment is one transition-id per frame, got shape {tids.shape}")
-    if tids.size and (tids.min() < 1 or tids.max() > transition_model.num_transition_ids):
-        raise WordAlignmentError(f"{where}transition-ids outside 1..{transition_model.num_transition_ids} "
-                                 "(alignment and model do not match?)")
+    tids = _checked_alignment(alignment, transition_model, where)
     words = [int(w) for w in word_ids if int(w) != 0]
     phones = _phones(transition_model, tids, reorder, where)
     sequence = tuple(phone for phone, _, _ in phones)
