@@ -37,6 +37,7 @@ ROOMS = {
     "inference": 8,
 }
 PROGRAMS = 99  # blasr/*.py: parse options, call the library
+ROOMS["launch"] = PROGRAMS  # blasr/launch/: the launcher programs (blasr-run, blasr-slurm)
 
 # third-party modules (or dotted prefixes) that may be imported inside a function, and why
 LAZY = {

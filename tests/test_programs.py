@@ -27,7 +27,13 @@ def has_main(path: Path) -> bool:
     return any(isinstance(node, ast.FunctionDef) and node.name == "main" for node in tree.body)
 
 
-PROGRAMS = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__" and has_main(p))
+PROGRAMS = sorted([p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__" and has_main(p)]
+                  + [f"launch.{p.stem}" for p in (PACKAGE / "launch").glob("*.py") if has_main(p)])
+
+
+def source(program: str) -> Path:
+    """``blasr/<program>.py`` (``launch.run``: ``blasr/launch/run.py``)."""
+    return PACKAGE / f"{program.replace('.', '/')}.py"
 
 
 class Parsed(Exception):
@@ -78,7 +84,7 @@ def problems(parser: argparse.ArgumentParser, where: str) -> list[str]:
 
 def test_programs_are_found():
     assert {"compute_features", "decode", "gmm", "hub5", "manifests", "mkgraph", "prepare_digits",
-            "prepare_swbd", "prepare_lang", "sphere"} <= set(PROGRAMS)
+            "prepare_swbd", "prepare_lang", "sphere", "launch.run"} <= set(PROGRAMS)
 
 
 @pytest.mark.parametrize("program", PROGRAMS)
@@ -171,7 +177,7 @@ def test_export_takes_nnet_forwards_options(monkeypatch):
 @pytest.mark.parametrize("program", PROGRAMS)
 def test_the_status_of_main_is_the_exit_status(program):
     """``python -m blasr.X`` exits with what main returns (cli.program returns 1 on a user's error)."""
-    tree = ast.parse((PACKAGE / f"{program}.py").read_text())
+    tree = ast.parse(source(program).read_text())
     calls = [ast.unparse(node.body[0]) for node in tree.body if isinstance(node, ast.If)
              and ast.unparse(node.test) == "__name__ == '__main__'"]
     assert calls == ["sys.exit(main())"], program
@@ -195,7 +201,7 @@ LOGGING_SET_UP_BY = {"train": "blasr.utils.distributed.run_training (per rank)",
 def test_every_program_sets_up_the_one_log_format(program):
     """Every program logs in one format: its main calls setup_logging (blasr.utils.cli's, or for an export the
     training's, blasr.utils.distributed's: both use blasr.utils.logs.formatter)."""
-    tree = ast.parse((PACKAGE / f"{program}.py").read_text())
+    tree = ast.parse(source(program).read_text())
     main = next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "main")
     calls = {ast.unparse(node.func).rsplit(".", 1)[-1] for node in ast.walk(main) if isinstance(node, ast.Call)}
     assert "setup_logging" in calls or program in LOGGING_SET_UP_BY, f"{program}.main does not set up logging"
