@@ -175,12 +175,14 @@ def _last_words(log: Path) -> str:
     return f"; it ends: {lines[-1][:300]}" if lines else ""
 
 
-def jobs_failed(array: JobArray, failed: Sequence[int], how: str = "") -> JobsFailed:
-    """The error for ``failed`` jobs of ``array``: how many of how many, which, the first's log and its last line."""
+def jobs_failed(array: JobArray, failed: Sequence[int], how: str = "", unwritten: str = "") -> JobsFailed:
+    """The error for ``failed`` jobs of ``array``: how many of how many, which, the first's log and its last
+    line (``unwritten``: what to read instead when that log was never written)."""
     log = array.log_of(failed[0])
     listed = ", ".join(map(str, failed[:20])) + (" ..." if len(failed) > 20 else "")
+    ends = _last_words(log) if log.exists() else f" (not written{unwritten})"
     return JobsFailed(f"{len(failed)} of {len(array.jobs)} jobs failed{how} (jobs {listed}); the log of job "
-                      f"{failed[0]}: {log}{_last_words(log)}", failed, log)
+                      f"{failed[0]}: {log}{ends}", failed, log)
 
 
 def resolve_launcher(cmd: str) -> list[str]:
