@@ -7,6 +7,9 @@ import torch
 # torch's count as each process has it (blasr.utils.threads) instead of letting it follow the load.
 os.environ.setdefault("BLASR_THREADS", "fixed")
 
+# the `slurm` fixture: a single-node Slurm started for the session where one can run here
+pytest_plugins = ["tests.launch.slurm_cluster"]
+
 
 @pytest.fixture
 def rng() -> torch.Generator:
