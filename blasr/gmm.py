@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from blasr.kaldi.gmm.recipe import (
     GmmFeatureOptions,
@@ -28,6 +29,7 @@ from blasr.kaldi.gmm.recipe import (
 )
 from blasr.kaldi.gmm.train import MonoOptions, TriOptions, with_iterations
 from blasr.utils import cli
+from blasr.utils.launch import add_cmd, add_job, job_command, run_jobs
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -46,8 +48,15 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _align(args: argparse.Namespace) -> int:
+    if args.job is not None:  # one job of --cmd's: its share, to OUT/splitN/
+        align_cuts(args.model, args.data, args.lang, args.out, args.boost_silence, args.map_oov, args.loglikes,
+                   args.nj, job=args.job)
+        return 0
+    if args.cmd is not None:
+        run_jobs(job_command("blasr.gmm", args.argv, args.nj), args.nj, Path(args.out) / "log" / "align.JOB.log",
+                 cmd=args.cmd)
     align_cuts(args.model, args.data, args.lang, args.out, args.boost_silence, args.map_oov, args.loglikes,
-               args.nj)  # logs its summary
+               args.nj, from_jobs=args.cmd is not None)  # logs its summary
     print(f"wrote {args.out}")
     return 0
 
@@ -101,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="align with these (frames, pdfs) scores instead of the GMMs, e.g. a network's "
                         "scp:EXP/loglikes_train/loglikes.scp (align-compiled-mapped)")
     cli.add_nj(a, 1, "alignment processes, each a share of the utterances (Kaldi's nj)")
+    add_cmd(a)
+    add_job(a)
     a.set_defaults(run=_align)
     c = cli.subparser(sub, "compute-likes", "gmm-compute-likes: per-frame log-likelihoods as a Kaldi archive")
     c.add_argument("--model", required=True, help="model directory: final.mdl, tree, gmm_features.json")
@@ -108,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--out", required=True, help="output directory (loglikes.ark, loglikes.scp)")
     c.set_defaults(run=_compute_likes)
     args = p.parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else argv  # what the jobs of --cmd run again
     cli.setup_logging()
     return args.run(args)
 

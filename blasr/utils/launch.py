@@ -14,6 +14,7 @@ Each log begins with ``# command`` and ``# Started at`` and ends with
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import re
@@ -205,6 +206,24 @@ def add_cmd(parser) -> None:
                              "(this machine), blasr-slurm [--mem 4G ...] (a Slurm job array), or Kaldi's own "
                              "run.pl / queue.pl / slurm.pl with their options; each job logs to OUT/log/ "
                              "(default: none, the jobs run as local processes of this program)")
+
+
+def add_job(parser) -> None:
+    """``--job J`` (hidden): run only job J of ``--nj`` N, as a program started with ``--cmd`` starts its jobs."""
+    parser.add_argument("--job", type=int, default=None, help=argparse.SUPPRESS)
+
+
+def job_command(module: str, argv: Sequence[str], num_jobs: int) -> list[str]:
+    """``python -m MODULE ARGV --job JOB --nj N``, ``--cmd`` and its value left out of ``argv``: the command
+    line of the jobs a program started with ``--cmd`` runs itself as."""
+    words, kept = list(argv), []
+    while words:
+        word = words.pop(0)
+        if word == "--cmd":
+            words.pop(0)
+        elif not word.startswith("--cmd="):
+            kept.append(word)
+    return [sys.executable, "-m", module, *kept, "--job", "JOB", "--nj", str(num_jobs)]
 
 
 def run_jobs(command: Sequence[str], num_jobs: int, log: str | os.PathLike, *, cmd: str | None = None) -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -39,6 +40,7 @@ from blasr.features.deltas import add_deltas
 from blasr.features.extract import feature_frames, load_static, open_cuts
 from blasr.features.report import StageReport
 from blasr.kaldi.formats.ark import ArkWriter, open_matrices
+from blasr.kaldi.formats.io import read_int_vectors, write_int_vectors
 from blasr.kaldi.gmm.align import AlignmentResult, align_with_log_likelihoods
 from blasr.kaldi.gmm.estimate import log_likelihoods
 from blasr.kaldi.gmm.train import (
@@ -51,6 +53,7 @@ from blasr.kaldi.gmm.train import (
     write_alignment_dir,
 )
 from blasr.kaldi.lang.lang_dir import Lang, load_lang
+from blasr.utils.files import atomic_write_text
 from blasr.utils.jobs import contiguous_shares, run_spawned
 from blasr.utils.progress import progress_bar
 
@@ -256,7 +259,7 @@ def train_gmm_system(cuts, lang_dir: str | os.PathLike, exp_dir: str | os.PathLi
 
 def align_cuts(model_dir: str | os.PathLike, cuts, lang_dir: str | os.PathLike, out_dir: str | os.PathLike,
                boost_silence: float = 1.0, map_oov: bool = False, loglikes: str | os.PathLike | None = None,
-               num_jobs: int = 1) -> dict:
+               num_jobs: int = 1, job: int | None = None, from_jobs: bool = False) -> dict | None:
     """Kaldi's ``align_si.sh``: align ``cuts`` with ``model_dir``'s system into the alignment directory ``out_dir``.
 
     With ``loglikes`` (an archive or ``scp:`` of per-frame ``(frames, num_pdfs)``
@@ -268,6 +271,10 @@ def align_cuts(model_dir: str | os.PathLike, cuts, lang_dir: str | os.PathLike, 
     the model, lang, features and scores themselves; job J logs to
     ``out_dir/log/align.J.log``. Returns a summary (also
     ``out_dir/summary.json``); failed and skipped utterances are listed there.
+
+    Split across a launcher (``--cmd``): with ``job`` J only share J of ``num_jobs`` is aligned, into
+    ``out_dir/splitN/ali.J.gz`` and ``ali.J.json``, and None is returned; with ``from_jobs`` those parts
+    are merged (then removed) instead of aligning: the same directory as one process writes.
     """
     if num_jobs < 1:
         raise ValueError(f"num_jobs must be at least 1, not {num_jobs}")
@@ -279,8 +286,22 @@ def align_cuts(model_dir: str | os.PathLike, cuts, lang_dir: str | os.PathLike, 
     report.log()
     start = time.perf_counter()
     utterances = list(transcripts)
-    num_jobs = max(1, min(num_jobs, len(utterances)))
-    if num_jobs == 1:
+    split = Path(out_dir) / f"split{num_jobs}"
+    if job is not None:
+        if not 1 <= job <= num_jobs:
+            raise ValueError(f"job {job} is not one of 1..{num_jobs}")
+        share = contiguous_shares(utterances, num_jobs)[job - 1]
+        part = _align(system, lang, features, {utt: transcripts[utt] for utt in share}, boost_silence, loglikes)
+        split.mkdir(parents=True, exist_ok=True)
+        write_int_vectors(part.alignments, split / f"ali.{job}.gz")
+        atomic_write_text(split / f"ali.{job}.json", json.dumps(
+            {"log_likelihoods": part.log_likelihoods, "retried": part.retried, "failed": part.failed}) + "\n")
+        return None
+    if not from_jobs:
+        num_jobs = max(1, min(num_jobs, len(utterances)))
+    if from_jobs:
+        result = _read_align_parts(split, num_jobs)
+    elif num_jobs == 1:
         result = _align(system, lang, features, transcripts, boost_silence, loglikes)
     else:
         calls = [(model_dir, cuts, lang_dir, {utt: transcripts[utt] for utt in share}, boost_silence, loglikes)
@@ -303,6 +324,19 @@ def align_cuts(model_dir: str | os.PathLike, cuts, lang_dir: str | os.PathLike, 
                "num_jobs": num_jobs, "seconds": time.perf_counter() - start}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary
+
+
+def _read_align_parts(split: Path, num_jobs: int) -> AlignmentResult:
+    """The jobs' parts of :func:`align_cuts` (``split/ali.J.gz`` and ``.json``) as one result; ``split`` removed."""
+    result = AlignmentResult()
+    for job in range(1, num_jobs + 1):  # shares are contiguous: the utterance order is kept
+        part = json.loads((split / f"ali.{job}.json").read_text())
+        result.alignments.update(read_int_vectors(split / f"ali.{job}.gz"))
+        result.log_likelihoods.update(part["log_likelihoods"])
+        result.retried += part["retried"]
+        result.failed.update(part["failed"])
+    shutil.rmtree(split)
+    return result
 
 
 def _align(system: GmmSystem, lang: Lang, features: Mapping[str, np.ndarray], transcripts: dict[str, list[int]],

@@ -1,0 +1,55 @@
+"""Every parallel program with ``--cmd blasr-run`` (its jobs re-run it with ``--job JOB --nj N`` through the
+launcher) writes what it writes without ``--cmd``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from blasr.features import FbankConfig, compute_features
+from blasr.gmm import main as gmm_main
+from blasr.prepare_lang import main as prepare_lang_main
+from tests.data.test_perturb import WORDS, tone_corpus
+
+
+@pytest.fixture(scope="module")
+def tones(tmp_path_factory):
+    """A tiny tone corpus with features, its lang and a GMM system trained in few iterations."""
+    root = tmp_path_factory.mktemp("tones")
+    dict_dir = root / "dict"
+    dict_dir.mkdir()
+    (dict_dir / "lexicon.txt").write_text("".join(f"{w} {w.upper()}\n" for w in WORDS) + "<sil> SIL\n")
+    (dict_dir / "nonsilence_phones.txt").write_text("".join(f"{w.upper()}\n" for w in WORDS))
+    (dict_dir / "silence_phones.txt").write_text("SIL\n")
+    (dict_dir / "optional_silence.txt").write_text("SIL\n")
+    (dict_dir / "extra_questions.txt").write_text("")
+    assert prepare_lang_main([str(dict_dir), str(root / "lang")]) == 0
+    cuts, _ = compute_features(tone_corpus(root / "audio", 10, 0), root / "fbank", FbankConfig(), progress=False)
+    assert gmm_main(["train", "--data", str(cuts), "--lang", str(root / "lang"), "--exp", str(root / "gmm"),
+                     "--num-leaves", "12", "--total-gauss", "30", "--mono-gauss", "20", "--mono-utterances", "10",
+                     "--mono-iters", "3", "--tri-iters", "3"]) == 0
+    return root, cuts
+
+
+def _files(directory):
+    return {p.relative_to(directory).as_posix(): p.read_bytes() for p in sorted(directory.rglob("*"))
+            if p.is_file() and "log" not in p.parts and p.name != "summary.json"}
+
+
+@pytest.mark.parametrize("num_jobs", [2, 3])
+def test_gmm_align(tones, tmp_path, num_jobs):
+    root, cuts = tones
+    common = ["align", "--model", str(root / "gmm" / "tri"), "--data", str(cuts), "--lang", str(root / "lang"),
+              "--nj", str(num_jobs)]
+    assert gmm_main([*common, "--out", str(tmp_path / "default")]) == 0
+    assert gmm_main([*common, "--out", str(tmp_path / "cmd"), "--cmd", "blasr-run"]) == 0
+    default, launched = _files(tmp_path / "default"), _files(tmp_path / "cmd")
+    assert "ali.1.gz" in default and launched == default  # no split/ left behind either
+    summaries = [json.loads((tmp_path / d / "summary.json").read_text()) for d in ("default", "cmd")]
+    for summary in summaries:
+        del summary["seconds"]
+    assert summaries[0] == summaries[1] and summaries[0]["alignment"].startswith("aligned 10 of 10")
+    for job in range(1, num_jobs + 1):
+        log = (tmp_path / "cmd" / "log" / f"align.{job}.log").read_text().splitlines()
+        assert f"--job {job} --nj {num_jobs}" in log[0] and log[-1].startswith("# Ended (code 0)")
