@@ -36,17 +36,20 @@ train_config=conf/train.yaml
 epochs=                   # empty: the config's
 width=                    # empty: the config's
 threads=2                 # torch threads for training and export
+cmd=                      # cmd.sh: launcher of the jobs (blasr-run, "blasr-slurm --mem 4G", queue.pl; docs/cluster.md)
 extra_tests="test_other test_tel"  # held-out test conditions besides test (any of these two; "" for none)
 speeds="0.9 1.0 1.1"      # multi-condition training: speed-perturbed copies, realigned by the GMM ("1.0": none)
 augment="noise babble reverb telephone"  # and one augmented copy of each, its kind drawn per recording ("": none)
 blasr_option_names="stage stop_stage nj seed num_train num_dev num_test data exp num_leaves total_gauss archs
-  train_config epochs width threads extra_tests speeds augment"
+  train_config epochs width threads extra_tests speeds augment cmd"
 
 . ../../local/log.sh
 . ../../local/stages.sh
 . ../../local/parse_options.sh
 . ../../local/env.sh
 export OMP_NUM_THREADS=$threads
+cmd_opts=()
+if [ -n "$cmd" ]; then cmd_opts=(--cmd "$cmd"); fi  # given to every program that runs jobs
 
 # list options, split on white space only (never globbed)
 read -r -d '' -a arch_list <<< "$archs" || true
@@ -95,7 +98,7 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     --mono-utterances 500 --mono-iters 25 --mono-gauss 400 --tri-iters 20 \
     --num-leaves "$num_leaves" --total-gauss "$total_gauss" --seed "$seed"
   python -m blasr.gmm align --model "$exp/gmm/tri" --data "$data/fbank/dev/cuts.jsonl.gz" --lang "$data/lang" \
-    --out "$exp/gmm/tri_ali_dev" --nj "$nj"
+    --out "$exp/gmm/tri_ali_dev" --nj "$nj" ${cmd_opts[@]+"${cmd_opts[@]}"}
   python -m blasr.targets --cuts "$data/fbank/train/cuts.jsonl.gz" --ali-dir "$exp/gmm/tri_ali" \
     --out "$data/targets/train"
   python -m blasr.targets --cuts "$data/fbank/dev/cuts.jsonl.gz" --ali-dir "$exp/gmm/tri_ali_dev" \
@@ -128,7 +131,7 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     if [ "${speed_list[*]}" != "1.0" ]; then
       mc_ali="$exp/gmm/tri_ali_mc"
       python -m blasr.gmm align --model "$exp/gmm/tri" --data "$data/fbank/train_mc/cuts.jsonl.gz" \
-        --lang "$data/lang" --out "$mc_ali" --nj "$nj"
+        --lang "$data/lang" --out "$mc_ali" --nj "$nj" ${cmd_opts[@]+"${cmd_opts[@]}"}
     fi
     python -m blasr.targets --cuts "$data/fbank/train_mc/cuts.jsonl.gz" --ali-dir "$mc_ali" \
       --out "$data/targets/train_mc" --clean-alignments

@@ -41,14 +41,17 @@ train_config=conf/train.yaml
 epochs=                   # empty: the config's
 width=                    # empty: the config's
 threads=2                 # torch threads for training and export
+cmd=                      # cmd.sh: launcher of the jobs (blasr-run, "blasr-slurm --mem 4G", queue.pl; docs/cluster.md)
 blasr_option_names="stage stop_stage nj seed hours num_dev num_test data exp lm_order lm_prune mono_utterances
-  mono_iters mono_gauss tri_iters num_leaves total_gauss lm_weights beam max_active archs train_config epochs width threads"
+  mono_iters mono_gauss tri_iters num_leaves total_gauss lm_weights beam max_active archs train_config epochs width threads cmd"
 
 . ../../local/log.sh
 . ../../local/stages.sh
 . ../../local/parse_options.sh
 . ../../local/env.sh
 export OMP_NUM_THREADS=$threads
+cmd_opts=()
+if [ -n "$cmd" ]; then cmd_opts=(--cmd "$cmd"); fi  # given to every program that runs jobs
 read -r -d '' -a arch_list <<< "$archs" || true  # split on white space only (never globbed)
 graph=$exp/gmm/tri/graph
 decode_opts=(--beam "$beam" --max-active "$max_active" --nj "$nj")
@@ -82,7 +85,7 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     --mono-utterances "$mono_utterances" --mono-iters "$mono_iters" --mono-gauss "$mono_gauss" \
     --tri-iters "$tri_iters" --num-leaves "$num_leaves" --total-gauss "$total_gauss" --seed "$seed"
   python -m blasr.gmm align --model "$exp/gmm/tri" --data "$data/fbank/dev/cuts.jsonl.gz" --lang "$data/lang" \
-    --out "$exp/gmm/tri_ali_dev" --nj "$nj"
+    --out "$exp/gmm/tri_ali_dev" --nj "$nj" ${cmd_opts[@]+"${cmd_opts[@]}"}
   python -m blasr.targets --cuts "$data/fbank/train/cuts.jsonl.gz" --ali-dir "$exp/gmm/tri_ali" \
     --out "$data/targets/train"
   python -m blasr.targets --cuts "$data/fbank/dev/cuts.jsonl.gz" --ali-dir "$exp/gmm/tri_ali_dev" \
