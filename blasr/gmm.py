@@ -20,15 +20,18 @@ import json
 import sys
 from pathlib import Path
 
+from blasr.kaldi.gmm.align import AlignOptions
 from blasr.kaldi.gmm.recipe import (
     GmmFeatureOptions,
     GmmRecipeOptions,
+    accumulate_job,
     align_cuts,
     compute_log_likelihoods,
     train_gmm_system,
 )
 from blasr.kaldi.gmm.train import MonoOptions, TriOptions, with_iterations
 from blasr.utils import cli
+from blasr.utils.errors import BlasrError
 from blasr.utils.launch import add_cmd, add_job, job_command, run_jobs
 
 
@@ -40,10 +43,20 @@ def _train(args: argparse.Namespace) -> int:
                                      round_num_leaves=args.round_num_leaves, seed=args.seed), args.tri_iters)
     options = GmmRecipeOptions(features=GmmFeatureOptions(kind=args.feature_kind), mono_utterances=args.mono_utterances,
                                mono=mono, tri=tri, boost_silence=args.boost_silence, map_oov=args.map_oov,
-                               cache_features=args.cache_features)
+                               cache_features=args.cache_features, num_jobs=args.nj, cmd=args.cmd)
     summary = train_gmm_system(args.data, args.lang, args.exp, options)
     print(json.dumps({k: summary[k] for k in ("utterances", "frames", "mono", "tri", "tri_align", "seconds")},
                      indent=1, default=str))
+    return 0
+
+
+def _acc_stats(args: argparse.Namespace) -> int:
+    if args.job is None:
+        raise BlasrError("gmm acc-stats runs one job of a training pass: give --job J --nj N (gmm train --nj N "
+                         "--cmd CMD starts them)")
+    realign = None if args.beam is None else AlignOptions(beam=args.beam, retry_beam=args.retry_beam)
+    accumulate_job(args.dir, args.iter, args.lang, realign, args.boost_silence, args.accumulate, args.job,
+                   args.nj)
     return 0
 
 
@@ -98,7 +111,23 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--cache-features", action=argparse.BooleanOptionalAction, default=True,
                    help="keep GMM features in memory (off for corpora larger than RAM)")
     t.add_argument("--seed", type=int, default=0, help="decides the random choices of training")
+    cli.add_nj(t, 1, "jobs that realign and accumulate each training pass, each a share of the utterances "
+                     "(Kaldi's nj; summed as gmm-sum-accs, the result equals one job's)")
+    add_cmd(t)
     t.set_defaults(run=_train)
+    j = cli.subparser(sub, "acc-stats", "one job of a training pass (gmm-align-compiled + gmm-acc-stats-ali), "
+                      "as gmm train --nj N --cmd CMD starts it")
+    j.add_argument("--dir", required=True, help="the stage's directory: ITER.mdl, tree, gmm_features.json, splitN/")
+    j.add_argument("--iter", type=int, required=True, help="the pass: reads ITER.mdl, writes ITER.JOB.acc.npz")
+    j.add_argument("--lang", required=True, help="lang directory")
+    cli.add_nj(j, 1, "the number of jobs of the pass (the split's N)")
+    add_job(j)
+    j.add_argument("--beam", type=float, help="realign first with this beam (default: keep splitN/ali.JOB.gz)")
+    j.add_argument("--retry-beam", type=float, default=40.0, help="the realignment's retry beam")
+    j.add_argument("--boost-silence", type=float, default=1.0, help="Kaldi's --boost-silence for the realignment")
+    j.add_argument("--accumulate", action=argparse.BooleanOptionalAction, default=True,
+                   help="write the statistics (--no-accumulate: realign only)")
+    j.set_defaults(run=_acc_stats)
     a = cli.subparser(sub, "align", "align_si.sh: alignments of new data with a trained system")
     a.add_argument("--model", required=True, help="model directory: final.mdl, tree, gmm_features.json")
     a.add_argument("--data", required=True, help="cuts with features and supervision text")

@@ -8,6 +8,8 @@ a plain :func:`~blasr.utils.progress.progress_bar`. Logs: given a
 ``log_dir``, job J of a ``stage`` writes its log lines to
 ``log_dir/<stage>.J.log`` (Kaldi's ``exp/x/log/align.JOB.log``), its warnings
 also to stderr, and a job that fails is named with its log file.
+:class:`JobPool` keeps its N processes for several rounds of calls (one per
+training pass), call J of every round in process J.
 """
 
 from __future__ import annotations
@@ -93,31 +95,70 @@ def run_spawned(function: Callable[..., T], calls: Sequence[tuple],
     """
     context = multiprocessing.get_context("spawn")
     done = context.Value("q", 0)
+    with ProcessPoolExecutor(len(calls), mp_context=context, initializer=_start_job, initargs=(done,)) as pool:
+        return _run_calls([pool] * len(calls), done, function, calls, died, stage, log_dir, total)
+
+
+class JobPool:
+    """``num_jobs`` spawned processes kept for several rounds of calls (a context manager): call J of every
+    :meth:`run` runs in process J, so what job J keeps in memory (its share's features) serves its next round,
+    where :func:`run_spawned` would start every round's processes afresh."""
+
+    def __init__(self, num_jobs: int, died: Callable[[BaseException], Exception]) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.died = died
+        self.done = context.Value("q", 0)
+        self.pools = [ProcessPoolExecutor(1, mp_context=context, initializer=_start_job, initargs=(self.done,))
+                      for _ in range(num_jobs)]
+
+    def run(self, function: Callable[..., T], calls: Sequence[tuple], *, stage: str = "job",
+            log_dir: str | os.PathLike | None = None, total: int | None = None) -> list[T]:
+        """As :func:`run_spawned`, with one call per process of the pool."""
+        if len(calls) != len(self.pools):
+            raise ValueError(f"{len(calls)} calls for a pool of {len(self.pools)} processes")
+        with self.done.get_lock():
+            self.done.value = 0
+        return _run_calls(self.pools, self.done, function, calls, self.died, stage, log_dir, total)
+
+    def close(self) -> None:
+        for pool in self.pools:
+            pool.shutdown(cancel_futures=True)
+
+    def __enter__(self) -> "JobPool":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def _run_calls(pools: Sequence[ProcessPoolExecutor], done: Any, function: Callable[..., T], calls: Sequence[tuple],
+               died: Callable[[BaseException], Exception], stage: str, log_dir: str | os.PathLike | None,
+               total: int | None) -> list[T]:
+    """Call J in ``pools[J]``; waits, shows progress, and on the first failure names its log and raises."""
     logs = [job_log_path(log_dir, stage, job) if log_dir is not None else None for job in range(1, len(calls) + 1)]
     names = [f"{stage} job {job} of {len(calls)}" for job in range(1, len(calls) + 1)]
     if log_dir is not None:
         logger.info("%s: %d jobs, their logs in %s", stage, len(calls), job_log_path(log_dir, stage, "JOB"))
-    with ProcessPoolExecutor(len(calls), mp_context=context, initializer=_start_job, initargs=(done,)) as pool:
-        futures = [pool.submit(_run_job, function, arguments, log, name)
-                   for arguments, log, name in zip(calls, logs, names)]
-        bar = progress_bar(None, total=total, desc=stage, enabled=total is not None)
-        pending = set(futures)
-        while pending:  # the first failure ends the wait: the other jobs' work would be thrown away
-            finished, pending = wait(pending, timeout=1.0, return_when=FIRST_EXCEPTION)
-            bar.update(done.value - bar.n)
-            if any(future.exception() is not None for future in finished):
-                break
-        bar.close()
-        failed = [(future, log, name) for future, log, name in zip(futures, logs, names)
-                  if future.done() and future.exception() is not None]
-        if failed:
-            for future in pending:
-                future.cancel()
-            future, log, name = failed[0]
-            if isinstance(future.exception(), BrokenProcessPool):
-                where = f"; the jobs' logs: {job_log_path(log_dir, stage, 'JOB')}" if log_dir is not None else ""
-                raise died(BrokenProcessPool(f"{future.exception()}{where}")) from None
-            if log is not None:
-                logger.error("%s failed; its log: %s", name, log)
-            future.result()  # raises the job's error
-        return [future.result() for future in futures]
+    futures = [pool.submit(_run_job, function, arguments, log, name)
+               for pool, arguments, log, name in zip(pools, calls, logs, names)]
+    bar = progress_bar(None, total=total, desc=stage, enabled=total is not None)
+    pending = set(futures)
+    while pending:  # the first failure ends the wait: the other jobs' work would be thrown away
+        finished, pending = wait(pending, timeout=1.0, return_when=FIRST_EXCEPTION)
+        bar.update(done.value - bar.n)
+        if any(future.exception() is not None for future in finished):
+            break
+    bar.close()
+    failed = [(future, log, name) for future, log, name in zip(futures, logs, names)
+              if future.done() and future.exception() is not None]
+    if failed:
+        for future in pending:
+            future.cancel()
+        future, log, name = failed[0]
+        if isinstance(future.exception(), BrokenProcessPool):
+            where = f"; the jobs' logs: {job_log_path(log_dir, stage, 'JOB')}" if log_dir is not None else ""
+            raise died(BrokenProcessPool(f"{future.exception()}{where}")) from None
+        if log is not None:
+            logger.error("%s failed; its log: %s", name, log)
+        future.result()  # raises the job's error
+    return [future.result() for future in futures]

@@ -22,7 +22,7 @@ recipe_dir=$(pwd)
 
 stage=0
 stop_stage=100
-nj=2                      # parallel jobs (synthesis, features, alignment, decoding)
+nj=2                      # parallel jobs (synthesis, features, GMM training, alignment, decoding)
 seed=0
 num_train=2000            # utterances; the split is by voice (speakers of dev/test never in train)
 num_dev=200
@@ -96,7 +96,7 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   python -m blasr.prepare_lang "$data/corpus/dict" "$data/lang" --word-loop --overwrite
   python -m blasr.gmm train --data "$data/fbank/train/cuts.jsonl.gz" --lang "$data/lang" --exp "$exp/gmm" \
     --mono-utterances 500 --mono-iters 25 --mono-gauss 400 --tri-iters 20 \
-    --num-leaves "$num_leaves" --total-gauss "$total_gauss" --seed "$seed"
+    --num-leaves "$num_leaves" --total-gauss "$total_gauss" --seed "$seed" --nj "$nj" ${cmd_opts[@]+"${cmd_opts[@]}"}
   python -m blasr.gmm align --model "$exp/gmm/tri" --data "$data/fbank/dev/cuts.jsonl.gz" --lang "$data/lang" \
     --out "$exp/gmm/tri_ali_dev" --nj "$nj" ${cmd_opts[@]+"${cmd_opts[@]}"}
   python -m blasr.targets --cuts "$data/fbank/train/cuts.jsonl.gz" --ali-dir "$exp/gmm/tri_ali" \

@@ -28,12 +28,14 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from lhotse import CutSet
 
 from blasr.features.cmvn import utterance_cmvn
 from blasr.features.deltas import add_deltas
@@ -41,10 +43,13 @@ from blasr.features.extract import feature_frames, load_static, open_cuts
 from blasr.features.report import StageReport
 from blasr.kaldi.formats.ark import ArkWriter, open_matrices
 from blasr.kaldi.formats.io import read_int_vectors, write_int_vectors
-from blasr.kaldi.gmm.align import AlignmentResult, align_with_log_likelihoods
-from blasr.kaldi.gmm.estimate import log_likelihoods
+from blasr.kaldi.formats.model import read_model, write_model
+from blasr.kaldi.formats.tree import read_tree, write_tree
+from blasr.kaldi.gmm.align import AlignmentResult, AlignOptions, align_with_log_likelihoods
+from blasr.kaldi.gmm.estimate import GmmStats, log_likelihoods
 from blasr.kaldi.gmm.train import (
     GmmSystem,
+    LocalPasses,
     MonoOptions,
     TriOptions,
     align_corpus,
@@ -53,8 +58,9 @@ from blasr.kaldi.gmm.train import (
     write_alignment_dir,
 )
 from blasr.kaldi.lang.lang_dir import Lang, load_lang
-from blasr.utils.files import atomic_write_text
-from blasr.utils.jobs import contiguous_shares, run_spawned
+from blasr.utils.files import atomic_write, atomic_write_text
+from blasr.utils.jobs import JobPool, contiguous_shares, run_spawned
+from blasr.utils.launch import run_jobs
 from blasr.utils.progress import progress_bar
 
 logger = logging.getLogger("blasr.gmm")
@@ -177,7 +183,10 @@ def cut_transcripts(cuts, lang: Lang, map_oov: bool = False) -> tuple[dict[str, 
 
 @dataclass
 class GmmRecipeOptions:
-    """The mono → tri recipe: Kaldi's ``train_mono.sh`` (on ``mono_utterances`` shortest cuts) and ``train_deltas.sh``."""
+    """The mono → tri recipe: Kaldi's ``train_mono.sh`` (on ``mono_utterances`` shortest cuts) and ``train_deltas.sh``.
+
+    ``num_jobs`` > 1 or a launcher ``cmd`` runs every pass's alignment and accumulation in jobs (:class:`JobPasses`).
+    """
 
     features: GmmFeatureOptions = field(default_factory=GmmFeatureOptions)
     mono_utterances: int = 1000
@@ -186,6 +195,8 @@ class GmmRecipeOptions:
     boost_silence: float = 1.0
     map_oov: bool = False
     cache_features: bool = True
+    num_jobs: int = 1
+    cmd: str | None = None
 
 
 def train_gmm_system(cuts, lang_dir: str | os.PathLike, exp_dir: str | os.PathLike,
@@ -210,12 +221,31 @@ def train_gmm_system(cuts, lang_dir: str | os.PathLike, exp_dir: str | os.PathLi
     summary: dict = {"utterances": len(transcripts), "skipped": report.skipped, "seconds": {}}
     summary["frames"] = int(sum(features.num_frames(u) for u in transcripts))
 
+    jobs = None
+    if options.num_jobs > 1 or options.cmd is not None:
+        jobs = JobPasses(exp_dir, lang_dir, options.features, features.cuts, options.num_jobs, options.cmd,
+                         options.boost_silence, options.cache_features)
+    summary["num_jobs"] = options.num_jobs
+    try:
+        _train_stages(summary, options, lang, lexicon, silence, features, transcripts, exp_dir, jobs)
+    finally:
+        if jobs is not None:
+            jobs.close()
+    (exp_dir / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
+    return summary
+
+
+def _train_stages(summary: dict, options: GmmRecipeOptions, lang: Lang, lexicon, silence: list[int],
+                  features: CutFeatures, transcripts: dict[str, list[int]], exp_dir: Path,
+                  jobs: "JobPasses | None") -> None:
+    """mono, its alignment, tri, its alignment: the stages of :func:`train_gmm_system`, their numbers in ``summary``."""
     # train_mono.sh on a subset of short utterances (utils/subset_data_dir.sh --shortest):
     # the equal alignment of the flat start drifts over long ones
     shortest = sorted(transcripts, key=features.num_frames)[: options.mono_utterances]
     mono_transcripts = {u: transcripts[u] for u in sorted(shortest)}
     start = time.perf_counter()
-    mono = train_mono(lang.topology, mono_transcripts, features, options.mono, lexicon=lexicon, silence_phones=silence)
+    mono = train_mono(lang.topology, mono_transcripts, features, options.mono, lexicon=lexicon, silence_phones=silence,
+                      passes=jobs)
     summary["seconds"]["mono"] = time.perf_counter() - start
     mono.system.save(exp_dir / "mono")
     options.features.save(exp_dir / "mono")
@@ -225,8 +255,8 @@ def train_gmm_system(cuts, lang_dir: str | os.PathLike, exp_dir: str | os.PathLi
                 mono.num_gauss[-1], mono.log_likelihoods[-1], summary["seconds"]["mono"])
 
     start = time.perf_counter()
-    mono_ali = align_corpus(mono.system, transcripts, features, lexicon, boost=options.boost_silence,
-                            silence_phones=silence)
+    mono_ali = _align_all(jobs, "mono_ali", mono.system, transcripts, features, lexicon, options.boost_silence,
+                          silence)
     summary["seconds"]["mono_align"] = time.perf_counter() - start
     logger.info("mono alignment: %s", mono_ali.summary())
     summary["mono_align"] = mono_ali.summary()
@@ -234,7 +264,7 @@ def train_gmm_system(cuts, lang_dir: str | os.PathLike, exp_dir: str | os.PathLi
     start = time.perf_counter()
     tri_transcripts = {u: transcripts[u] for u in mono_ali.alignments}
     tri = train_tri(mono.system, mono_ali.alignments, lang.topology, tri_transcripts, features, options.tri,
-                    lexicon=lexicon, silence_phones=silence)
+                    lexicon=lexicon, silence_phones=silence, passes=jobs)
     summary["seconds"]["tri"] = time.perf_counter() - start
     tri.system.save(exp_dir / "tri")
     options.features.save(exp_dir / "tri")
@@ -245,16 +275,171 @@ def train_gmm_system(cuts, lang_dir: str | os.PathLike, exp_dir: str | os.PathLi
                 tri.num_gauss[-1], tri.log_likelihoods[-1], summary["seconds"]["tri"])
 
     start = time.perf_counter()
-    final = align_corpus(tri.system, transcripts, features, lexicon, boost=options.boost_silence,
-                         silence_phones=silence)
+    final = _align_all(jobs, "tri_ali", tri.system, transcripts, features, lexicon, options.boost_silence, silence)
     summary["seconds"]["tri_align"] = time.perf_counter() - start
     logger.info("tri alignment: %s", final.summary())
     summary["tri_align"] = final.summary()
     summary["failed"] = dict(final.failed)
     write_alignment_dir(exp_dir / "tri_ali", tri.system, final.alignments)
     options.features.save(exp_dir / "tri_ali")
-    (exp_dir / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
-    return summary
+
+
+def _align_all(jobs: "JobPasses | None", stage: str, system: GmmSystem, transcripts: dict[str, list[int]],
+               features: CutFeatures, lexicon, boost: float, silence: list[int]) -> AlignmentResult:
+    """``align_si.sh``: every utterance aligned with ``system`` (beam 10, retry beam 40), here or in the jobs."""
+    if jobs is None:
+        return align_corpus(system, transcripts, features, lexicon, boost=boost, silence_phones=silence)
+    jobs.begin(stage, system, transcripts, AlignmentResult())
+    return jobs.run(system, AlignOptions(), accumulate=False)[0]
+
+
+# -- EM passes in jobs: Kaldi's gmm-align-compiled + gmm-acc-stats-ali per JOB, gmm-sum-accs ----------------------
+
+STATS_FIELDS = ("offsets", "occupancy", "mean_acc", "var_acc", "transition_counts", "log_likelihood", "num_frames")
+
+
+def save_stats(stats: GmmStats, path: str | os.PathLike) -> Path:
+    """Write statistics as ``.npz`` (plain arrays, atomically): a job's ``ITER.JOB.acc.npz``."""
+    arrays = {name: np.asarray(getattr(stats, name)) for name in STATS_FIELDS}
+    return atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def load_stats(path: str | os.PathLike) -> GmmStats:
+    """Statistics written by :func:`save_stats` (read without pickle)."""
+    with np.load(path, allow_pickle=False) as data:
+        missing = [name for name in STATS_FIELDS if name not in data]
+        if missing:
+            raise ValueError(f"{path}: not GMM statistics (no {', '.join(missing)})")
+        return GmmStats(*(data[name] for name in STATS_FIELDS[:5]), float(data["log_likelihood"]),
+                        int(data["num_frames"]))
+
+
+class JobPasses(LocalPasses):
+    """:class:`~blasr.kaldi.gmm.train.LocalPasses` in ``num_jobs`` jobs, each over a contiguous share of the
+    utterances, through files in the stage's directory (``EXP/mono``, ``EXP/tri``, as Kaldi's):
+
+    * at :meth:`begin`: ``tree``, ``gmm_features.json`` and per job ``splitN/cuts.JOB.jsonl.gz``,
+      ``splitN/text.JOB.gz`` (word ids) and ``splitN/ali.JOB.gz`` (the first alignments);
+    * each pass ``ITER``: the driver writes ``ITER.mdl``; job JOB (:func:`accumulate_job`, ``python -m
+      blasr.gmm acc-stats``) realigns if asked (new ``splitN/ali.JOB.gz`` and ``.json``) and writes
+      ``ITER.JOB.acc.npz``; the driver sums them in job order (``gmm-sum-accs``) and removes them and the model.
+
+    With ``cmd`` the jobs go through that Kaldi-style launcher (:func:`blasr.utils.launch.run_jobs`), logs
+    ``log/acc.ITER.JOB.log``; without, through a :class:`~blasr.utils.jobs.JobPool` of processes that keep
+    their share's features between passes (with ``cache``). Call :meth:`close` at the end.
+    """
+
+    def __init__(self, exp_dir: str | os.PathLike, lang_dir: str | os.PathLike, feature_options: GmmFeatureOptions,
+                 cuts: Mapping, num_jobs: int, cmd: str | None = None, boost: float = 1.0, cache: bool = True) -> None:
+        if num_jobs < 1:
+            raise ValueError(f"num_jobs must be at least 1, not {num_jobs}")
+        self.exp_dir, self.lang_dir = Path(exp_dir), Path(lang_dir)
+        self.feature_options, self.cuts, self.num_jobs, self.cmd = feature_options, cuts, num_jobs, cmd
+        self.boost, self.cache = boost, cache
+        self.pool: JobPool | None = None
+
+    def begin(self, stage: str, system: GmmSystem, transcripts: Mapping[str, list[int]],
+              alignments: AlignmentResult) -> None:
+        self.directory = self.exp_dir / stage
+        self.split = self.directory / f"split{self.num_jobs}"
+        self.split.mkdir(parents=True, exist_ok=True)
+        write_tree(system.tree, self.directory / "tree")
+        self.feature_options.save(self.directory)
+        for job, share in enumerate(contiguous_shares(list(transcripts), self.num_jobs), 1):
+            _write_cuts([self.cuts[u] for u in share], self.split / f"cuts.{job}.jsonl.gz")
+            write_int_vectors({u: transcripts[u] for u in share}, self.split / f"text.{job}.gz")
+            write_int_vectors({u: alignments.alignments[u] for u in share if u in alignments.alignments},
+                              self.split / f"ali.{job}.gz")
+        self.alignments, self.iteration, self.num_utterances = alignments, 0, len(transcripts)
+
+    def run(self, system: GmmSystem, realign: AlignOptions | None = None,
+            accumulate: bool = True) -> tuple[AlignmentResult, GmmStats | None]:
+        model = write_model(system.transition_model, system.acoustic_model, self.directory / f"{self.iteration}.mdl")
+        stage = f"acc.{self.iteration}" if accumulate else "align"
+        arguments = (self.directory, self.iteration, self.lang_dir, realign, self.boost, accumulate)
+        if self.cmd is not None:
+            run_jobs([sys.executable, "-m", "blasr.gmm", "acc-stats", *job_arguments(*arguments), "--job", "JOB",
+                      "--nj", str(self.num_jobs)], self.num_jobs, self.directory / "log" / f"{stage}.JOB.log",
+                     cmd=self.cmd)
+        else:
+            if self.pool is None:
+                self.pool = JobPool(self.num_jobs, lambda error: ValueError(
+                    f"a GMM training job died ({error}); see its log in {self.directory / 'log'}"))
+            calls = [(*arguments, job, self.num_jobs, self.cache) for job in range(1, self.num_jobs + 1)]
+            total = self.num_utterances * ((realign is not None) + accumulate)
+            self.pool.run(accumulate_job, calls, stage=stage, log_dir=self.directory / "log", total=total)
+        model.unlink()
+        if realign is not None:
+            self.alignments = AlignmentResult()
+            for job in range(1, self.num_jobs + 1):  # shares are contiguous: the utterance order is kept
+                part = json.loads((self.split / f"ali.{job}.json").read_text())
+                self.alignments.alignments.update(read_int_vectors(self.split / f"ali.{job}.gz"))
+                self.alignments.log_likelihoods.update(part["log_likelihoods"])
+                self.alignments.retried += part["retried"]
+                self.alignments.failed.update(part["failed"])
+        stats = None
+        if accumulate:
+            for job in range(1, self.num_jobs + 1):
+                path = self.directory / f"{self.iteration}.{job}.acc.npz"
+                stats = load_stats(path) if stats is None else stats.add(load_stats(path))
+                path.unlink()
+        self.iteration += 1
+        return self.alignments, stats
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
+
+
+def _write_cuts(cuts: list, path: Path) -> None:
+    temporary = path.with_name(f".{os.getpid()}.{path.name}")  # same suffix: lhotse picks the format by it
+    CutSet.from_cuts(cuts).to_file(temporary)
+    os.replace(temporary, path)
+
+
+def job_arguments(directory: Path, iteration: int, lang_dir: Path, realign: AlignOptions | None, boost: float,
+                  accumulate: bool) -> list[str]:
+    """The options of ``python -m blasr.gmm acc-stats`` for one pass (without ``--job``/``--nj``)."""
+    words = ["--dir", str(directory), "--iter", str(iteration), "--lang", str(lang_dir), "--boost-silence",
+             repr(boost)]
+    if realign is not None:
+        words += ["--beam", repr(realign.beam), "--retry-beam", repr(realign.retry_beam)]
+    return words + ([] if accumulate else ["--no-accumulate"])
+
+
+_kept_features: dict[str, np.ndarray] = {}  # in a pool's job process: its share's features, kept between passes
+
+
+def accumulate_job(directory: str | os.PathLike, iteration: int, lang_dir: str | os.PathLike,
+                   realign: AlignOptions | None, boost: float, accumulate: bool, job: int, num_jobs: int,
+                   keep_features: bool = False) -> None:
+    """Job ``job`` of ``num_jobs`` of pass ``iteration`` of :class:`JobPasses`: with ``realign``, Kaldi's
+    ``gmm-align-compiled`` of its share (``splitN/ali.JOB.gz`` and ``.json`` rewritten), then with
+    ``accumulate`` ``gmm-acc-stats-ali`` on its alignments into ``ITER.JOB.acc.npz``."""
+    if not 1 <= job <= num_jobs:
+        raise ValueError(f"job {job} is not one of 1..{num_jobs}")
+    directory = Path(directory)
+    split = directory / f"split{num_jobs}"
+    transition_model, acoustic_model = read_model(directory / f"{iteration}.mdl")
+    system = GmmSystem(transition_model, read_tree(directory / "tree"), acoustic_model)
+    features = CutFeatures(split / f"cuts.{job}.jsonl.gz", GmmFeatureOptions.load(directory), cache=keep_features)
+    if keep_features:
+        for utterance in set(_kept_features) - set(features.cuts):
+            del _kept_features[utterance]
+        features._cache = _kept_features
+    lang = load_lang(lang_dir)
+    passes = LocalPasses(features, lang.read_fst("L.fst"), list(lang.silence), boost)
+    transcripts = read_int_vectors(split / f"text.{job}.gz")
+    passes.begin(directory.name, system, transcripts, AlignmentResult(read_int_vectors(split / f"ali.{job}.gz")))
+    alignments, stats = passes.run(system, realign, accumulate)
+    if realign is not None:
+        write_int_vectors(alignments.alignments, split / f"ali.{job}.gz")
+        report = {"log_likelihoods": alignments.log_likelihoods, "retried": alignments.retried,
+                  "failed": alignments.failed}
+        atomic_write_text(split / f"ali.{job}.json", json.dumps(report) + "\n")
+    if stats is not None:
+        save_stats(stats, directory / f"{iteration}.{job}.acc.npz")
 
 
 def align_cuts(model_dir: str | os.PathLike, cuts, lang_dir: str | os.PathLike, out_dir: str | os.PathLike,

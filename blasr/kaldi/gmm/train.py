@@ -20,6 +20,10 @@ search (:mod:`blasr.kaldi.gmm.align`), numpy for the statistics and updates
   ``num_jobs`` and the class counts (``analyze-counts``) in Kaldi's formats, so
   :func:`blasr.kaldi.formats.experiment.load_kaldi_experiment` (or Kaldi) reads them.
 
+Each EM pass's realignment and accumulation is done by a :class:`LocalPasses`
+(here, over every utterance) or by :class:`blasr.kaldi.gmm.recipe.JobPasses`
+(in jobs over shares of the utterances, summed as ``gmm-sum-accs``).
+
 Features are ``(frames, dim)`` float matrices per utterance, taken as they come:
 Kaldi's GMMs use MFCC + Δ + ΔΔ (39 dims); blasr's are trained on the 64
 log-mel statics (optionally with Δ and ΔΔ, 192 dims) that the network sees.
@@ -219,12 +223,42 @@ def _realign(
     return align_with_gmm(compiler, transcripts, features, model, options)
 
 
+class LocalPasses:
+    """The work of an EM pass, done in this process over every utterance: realign (when asked), accumulate.
+
+    :meth:`begin` starts a stage (``mono``, ``tri``) with its system, transcripts and first alignments;
+    each :meth:`run` (Kaldi's ``gmm-align-compiled`` and ``gmm-acc-stats-ali``) returns the alignments
+    the statistics were taken on. :class:`blasr.kaldi.gmm.recipe.JobPasses` does the same in jobs
+    (one share of the utterances each, then ``gmm-sum-accs``), with the same results.
+    """
+
+    def __init__(self, features: Mapping[str, np.ndarray], lexicon=None, silence_phones: Sequence[int] = (),
+                 boost: float = 1.0) -> None:
+        self.features, self.lexicon = features, lexicon
+        self.silence_phones, self.boost = list(silence_phones), boost
+
+    def begin(self, stage: str, system: GmmSystem, transcripts: Mapping[str, Sequence[int]],
+              alignments: AlignmentResult) -> None:
+        self.transcripts, self.alignments = transcripts, alignments
+
+    def run(self, system: GmmSystem, realign: AlignOptions | None = None,
+            accumulate: bool = True) -> tuple[AlignmentResult, GmmStats | None]:
+        """Realign with ``system`` if ``realign`` is given, then (with ``accumulate``) its statistics."""
+        if realign is not None:
+            # The graphs get this pass's transition probabilities, as gmm-align-compiled adds those of $x.mdl.
+            compiler = system.graph_compiler(self.lexicon)
+            self.alignments = _realign(system, compiler, self.transcripts, self.features, realign, self.boost,
+                                       self.silence_phones)
+        if not accumulate:
+            return self.alignments, None
+        stats = accumulate_gmm_stats(system.transition_model, system.acoustic_model, self.alignments.alignments,
+                                     self.features)
+        return self.alignments, stats
+
+
 def _em_passes(
     system: GmmSystem,
-    compiler: TrainingGraphCompiler,
-    transcripts: Mapping[str, Sequence[int]],
-    features: Mapping[str, np.ndarray],
-    alignments: AlignmentResult,
+    passes: LocalPasses,
     result: TrainResult,
     num_iters: int,
     realign_iters: Sequence[int],
@@ -233,22 +267,22 @@ def _em_passes(
     inc_gauss: int,
     power: float,
     beams: Sequence[tuple[float, float]],
-    boost: float,
-    silence_phones: Sequence[int],
     rng: np.random.Generator,
     stage: str,
 ) -> tuple[GmmSystem, AlignmentResult]:
     """Kaldi's training loop: for x = 1 .. num_iters - 1, realign if x is in realign_iters, accumulate, estimate."""
     realign_count = 0
+    alignments = passes.alignments
     for iteration in range(1, num_iters):
+        options = None
         if iteration in realign_iters:
             beam, retry_beam = beams[min(realign_count, len(beams) - 1)]
             options = AlignOptions(beam=beam, retry_beam=retry_beam)
-            alignments = _realign(system, compiler, transcripts, features, options, boost, silence_phones)
             realign_count += 1
+        alignments, stats = passes.run(system, options)
+        if options is not None:
             result.reports.append(f"{stage} pass {iteration}: {alignments.summary()}")
             logger.info(result.reports[-1])
-        stats = accumulate_gmm_stats(system.transition_model, system.acoustic_model, alignments.alignments, features)
         system = _estimate(system, stats, num_gauss, power, rng, MleOptions())
         result.log_likelihoods.append(average_log_likelihood(stats))
         result.num_gauss.append(system.acoustic_model.num_gauss)
@@ -312,12 +346,15 @@ def train_mono(
     lexicon=None,
     silence_phones: Sequence[int] = (),
     shared_phones: Sequence[Sequence[int]] | None = None,
+    passes: LocalPasses | None = None,
 ) -> TrainResult:
     """Kaldi's ``steps/train_mono.sh``: flat start, EM with realignment and mixing up.
 
     Returns the system after ``num_iters`` passes and the alignments its last pass used.
+    ``passes`` does each pass's alignment and accumulation (default: here, :class:`LocalPasses`).
     """
     options = options or MonoOptions()
+    passes = passes or LocalPasses(features, lexicon, silence_phones, options.boost_silence)
     rng = np.random.default_rng(options.seed)
     system = init_mono(topology, features, shared_phones, options.init_utterances)
     compiler = system.graph_compiler(lexicon)
@@ -328,31 +365,15 @@ def train_mono(
     logger.info(result.reports[-1])
     num_gauss = system.acoustic_model.num_gauss
     inc_gauss = max(0, (options.total_gauss - num_gauss) // max(options.max_iter_inc, 1))
+    passes.begin("mono", system, transcripts, alignments)
     # Pass 0 (0.mdl -> 1.mdl) allows Gaussians with little data: min occupancy 3, as train_mono.sh.
-    stats = accumulate_gmm_stats(system.transition_model, system.acoustic_model, alignments.alignments, features)
+    _, stats = passes.run(system)
     system = _estimate(system, stats, num_gauss, options.power, rng, MleOptions(min_gaussian_occupancy=3.0))
     result.log_likelihoods.append(average_log_likelihood(stats))
     result.num_gauss.append(system.acoustic_model.num_gauss)
     beams = [(options.first_beam, 4 * options.first_beam), (options.beam, 4 * options.beam)]
-    system, alignments = _em_passes(
-        system,
-        compiler,
-        transcripts,
-        features,
-        alignments,
-        result,
-        options.num_iters,
-        options.realign_iters,
-        options.max_iter_inc,
-        num_gauss,
-        inc_gauss,
-        options.power,
-        beams,
-        options.boost_silence,
-        silence_phones,
-        rng,
-        "mono",
-    )
+    system, alignments = _em_passes(system, passes, result, options.num_iters, options.realign_iters,
+                                    options.max_iter_inc, num_gauss, inc_gauss, options.power, beams, rng, "mono")
     result.system, result.alignments = system, alignments
     return result
 
@@ -474,13 +495,16 @@ def train_tri(
     phone_sets: Sequence[Sequence[int]] | None = None,
     roots: Sequence[TreeRoot] | None = None,
     extra_questions: Sequence[Sequence[int]] = (),
+    passes: LocalPasses | None = None,
 ) -> TrainResult:
     """Kaldi's ``steps/train_deltas.sh``: a context-dependent system with a tree of at most ``num_leaves`` leaves.
 
     ``previous_alignments`` (transition-ids of ``previous``) give the tree
     statistics and, converted to the new tree, the first pass's alignments.
+    ``passes`` does each pass's alignment and accumulation (default: here, :class:`LocalPasses`).
     """
     options = options or TriOptions()
+    passes = passes or LocalPasses(features, lexicon, silence_phones, options.boost_silence)
     rng = np.random.default_rng(options.seed)
     system, info = build_tri_tree(
         previous, topology, previous_alignments, features, options, silence_phones, phone_sets, roots, extra_questions
@@ -492,26 +516,10 @@ def train_tri(
     result.reports.append(f"tree: {info.summary()}")
     num_gauss = system.num_pdfs
     inc_gauss = max(0, (options.total_gauss - num_gauss) // max(options.max_iter_inc, 1))
-    compiler = system.graph_compiler(lexicon)
-    system, alignments = _em_passes(
-        system,
-        compiler,
-        transcripts,
-        features,
-        alignments,
-        result,
-        options.num_iters,
-        options.realign_iters,
-        options.max_iter_inc,
-        num_gauss,
-        inc_gauss,
-        options.power,
-        [(options.beam, options.retry_beam)],
-        options.boost_silence,
-        silence_phones,
-        rng,
-        "tri",
-    )
+    passes.begin("tri", system, transcripts, alignments)
+    system, alignments = _em_passes(system, passes, result, options.num_iters, options.realign_iters,
+                                    options.max_iter_inc, num_gauss, inc_gauss, options.power,
+                                    [(options.beam, options.retry_beam)], rng, "tri")
     result.system, result.alignments = system, alignments
     return result
 

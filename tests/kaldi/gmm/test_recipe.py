@@ -1,7 +1,9 @@
-"""The GMM recipe's corpus glue: GMM features from stored log-mel, lazy feature mapping, transcripts."""
+"""The GMM recipe's corpus glue: GMM features from stored log-mel, lazy feature mapping, transcripts, passes in jobs."""
 
 import kaldi_hmm_gmm  # noqa: F401,I001  (before kaldifst: the other order deadlocks at import)
 import kaldi_native_fbank as knf
+import json
+import sys
 from functools import partial
 import numpy as np
 import pytest
@@ -11,15 +13,29 @@ from lhotse import CutSet
 from blasr.data import cuts_from_audio_files
 from blasr.features import FbankConfig, compute_features, logmel
 from blasr.features.extract import load_static
+from blasr.kaldi.formats.io import read_int_vectors
+from blasr.kaldi.formats.model import read_model
+from blasr.kaldi.gmm.align import AlignmentResult, AlignOptions
+from blasr.kaldi.gmm.estimate import GmmStats
 from blasr.kaldi.gmm.recipe import (
+    STATS_FIELDS,
     CutFeatures,
     GmmFeatureOptions,
+    GmmRecipeOptions,
+    JobPasses,
     cut_transcripts,
     dct_matrix,
     gmm_features,
     lifter_coefficients,
+    load_stats,
+    save_stats,
+    train_gmm_system,
 )
+from blasr.kaldi.gmm.train import GmmSystem, LocalPasses, MonoOptions, TriOptions, with_iterations
+from blasr.kaldi.lang.lang_dir import load_lang
 from blasr.kaldi.lang.prepare import prepare_lang
+from blasr.prepare_lang import main as prepare_lang_main
+from tests.data.test_perturb import WORDS, tone_corpus
 from tests.features.synthetic import tones_and_noise, write_wav
 
 
@@ -89,3 +105,119 @@ def _with_text(supervision, texts):
     from dataclasses import replace
 
     return replace(supervision, text=texts[supervision.recording_id])
+
+
+# -- training passes in jobs: nj=2 (in-process pool or a launcher) equals one process -----------------------------
+
+
+@pytest.fixture(scope="module")
+def tone_data(tmp_path_factory):
+    """A 3-word tone corpus (tests/data/test_perturb.py's), its lang and 64-bin features."""
+    root = tmp_path_factory.mktemp("tones")
+    dict_dir = root / "dict"
+    dict_dir.mkdir()
+    (dict_dir / "lexicon.txt").write_text("".join(f"{w} {w.upper()}\n" for w in WORDS) + "<sil> SIL\n")
+    (dict_dir / "nonsilence_phones.txt").write_text("".join(f"{w.upper()}\n" for w in WORDS))
+    (dict_dir / "silence_phones.txt").write_text("SIL\n")
+    (dict_dir / "optional_silence.txt").write_text("SIL\n")
+    (dict_dir / "extra_questions.txt").write_text("")
+    assert prepare_lang_main([str(dict_dir), str(root / "lang")]) == 0
+    cuts, _ = compute_features(tone_corpus(root / "audio", 20, 0), root / "fbank", FbankConfig(), progress=False)
+    return cuts, root / "lang"
+
+
+def _train(tone_data, exp, **jobs):
+    cuts, lang = tone_data
+    options = GmmRecipeOptions(mono_utterances=20, mono=with_iterations(MonoOptions(total_gauss=40), 8),
+                               tri=with_iterations(TriOptions(num_leaves=16, total_gauss=60), 8), **jobs)
+    return train_gmm_system(cuts, lang, exp, options)
+
+
+@pytest.fixture(scope="module")
+def one_process(tone_data, tmp_path_factory):
+    exp = tmp_path_factory.mktemp("nj1")
+    _train(tone_data, exp)
+    return exp
+
+
+def _assert_same_system(exp, reference):
+    for stage in ("mono", "tri"):
+        (transitions, gmms), (ref_transitions, ref_gmms) = (read_model(d / stage / "final.mdl")
+                                                            for d in (exp, reference))
+        # float tolerance: the jobs' sums group the float32 products differently, and EM carries that on
+        np.testing.assert_allclose(transitions.log_probs, ref_transitions.log_probs, rtol=1e-4, atol=1e-4)
+        assert [g.num_gauss for g in gmms.pdfs] == [g.num_gauss for g in ref_gmms.pdfs]
+        for gmm, ref in zip(gmms.pdfs, ref_gmms.pdfs):
+            np.testing.assert_allclose(gmm.weights, ref.weights, rtol=1e-3, atol=1e-5)
+            np.testing.assert_allclose(gmm.means, ref.means, rtol=2e-3, atol=2e-3)
+            np.testing.assert_allclose(gmm.variances, ref.variances, rtol=2e-3, atol=2e-3)
+    alignments, reference_alignments = (read_int_vectors(d / "tri_ali" / "ali.1.gz") for d in (exp, reference))
+    assert list(alignments) == list(reference_alignments)  # the same utterances, in the same order
+    for utterance, alignment in alignments.items():
+        np.testing.assert_array_equal(alignment, reference_alignments[utterance])
+
+
+def test_training_in_two_jobs_equals_one_process(tone_data, one_process, tmp_path):
+    summary = _train(tone_data, tmp_path, num_jobs=2)
+    _assert_same_system(tmp_path, one_process)
+    reference = json.loads((one_process / "summary.json").read_text())
+    assert summary["num_jobs"] == 2 and summary["tri_align"] == reference["tri_align"]
+    assert summary["tri"]["log_likelihood"] == pytest.approx(reference["tri"]["log_likelihood"], rel=1e-6)
+    # Kaldi's exp/tri/log/acc.ITER.JOB.log and exp/tri_ali/log/align.JOB.log; statistics and models removed
+    logs = {p.name for p in (tmp_path / "tri" / "log").iterdir()}
+    assert {f"acc.{i}.{j}.log" for i in range(1, 7) for j in (1, 2)} <= logs
+    assert {p.name for p in (tmp_path / "tri_ali" / "log").iterdir()} == {"align.1.log", "align.2.log"}
+    assert not list(tmp_path.glob("*/*.acc.npz")) and not list(tmp_path.glob("*/[0-9]*.mdl"))
+
+
+def test_a_pass_through_a_launcher_equals_one_process(tone_data, one_process, tmp_path):
+    cuts, lang = tone_data
+    features = CutFeatures(cuts)
+    transcripts, _ = cut_transcripts(features.cuts.values(), load_lang(lang))
+    system = GmmSystem.load(one_process / "tri")
+    local = LocalPasses(features, load_lang(lang).read_fst("L.fst"), list(load_lang(lang).silence))
+    local.begin("tri", system, transcripts, AlignmentResult())
+    expected_alignments, expected = local.run(system, AlignOptions())
+    jobs = JobPasses(tmp_path, lang, GmmFeatureOptions(), features.cuts, 2, f"{sys.executable} -m blasr.launch.run")
+    jobs.begin("tri", system, transcripts, AlignmentResult())
+    alignments, stats = jobs.run(system, AlignOptions())  # python -m blasr.gmm acc-stats ... --job JOB
+    assert list(alignments.alignments) == list(expected_alignments.alignments)
+    for utterance, alignment in alignments.alignments.items():
+        np.testing.assert_array_equal(alignment, expected_alignments.alignments[utterance])
+    assert stats.num_frames == expected.num_frames > 0
+    np.testing.assert_array_equal(stats.transition_counts, expected.transition_counts)
+    for name in ("occupancy", "mean_acc", "var_acc"):
+        np.testing.assert_allclose(getattr(stats, name), getattr(expected, name), rtol=1e-4, atol=1e-2)  # float32
+    assert {p.name for p in (tmp_path / "tri" / "log").iterdir()} == {"acc.0.1.log", "acc.0.2.log"}
+
+
+@pytest.mark.parametrize("launcher", [None, "launcher"])
+def test_a_failing_job_names_its_log(tone_data, one_process, tmp_path, launcher, caplog):
+    cuts, lang = tone_data
+    features = CutFeatures(cuts)
+    transcripts, _ = cut_transcripts(features.cuts.values(), load_lang(lang))
+    system = GmmSystem.load(one_process / "tri")
+    cmd = f"{sys.executable} -m blasr.launch.run" if launcher else None
+    jobs = JobPasses(tmp_path, lang, GmmFeatureOptions(), features.cuts, 2, cmd)
+    try:
+        jobs.begin("tri", system, transcripts, AlignmentResult())
+        (tmp_path / "tri" / "split2" / "text.2.gz").write_bytes(b"not an archive")
+        with pytest.raises(Exception) as error:
+            jobs.run(system, AlignOptions())
+    finally:
+        jobs.close()
+    log = tmp_path / "tri" / "log" / "acc.0.2.log"
+    assert str(log) in str(error.value) + caplog.text
+    assert "text.2.gz" in log.read_text()  # the job's own error is in its log
+
+
+def test_statistics_files_round_trip_without_pickle(tmp_path):
+    rng = np.random.default_rng(0)
+    stats = GmmStats(np.array([0, 2, 3]), rng.random(3), rng.random((3, 4)), rng.random((3, 4)), rng.random(7),
+                     -12.5, 42)
+    back = load_stats(save_stats(stats, tmp_path / "0.1.acc.npz"))
+    for name in STATS_FIELDS:
+        np.testing.assert_array_equal(getattr(back, name), getattr(stats, name))
+    np.savez(tmp_path / "other.npz", offsets=np.zeros(2))
+    with pytest.raises(ValueError, match="other.npz: not GMM statistics"):
+        load_stats(tmp_path / "other.npz")
