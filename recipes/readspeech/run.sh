@@ -11,7 +11,9 @@
 # directory, the trigram LM and G.fst, the GMM mono and triphone systems, their alignments and the
 # frame targets; 3 builds HCLG (time and peak memory logged) and decodes with the GMM; 4 trains a
 # bL-ResNet-22 and a ResNet-22 of the same width (chunk mode); 5 exports log-likelihoods as Kaldi
-# archives; 6 decodes (LM weight and penalty chosen on dev), scores and prints the table.
+# archives; 6 decodes dev once into lattices (lat.N.gz), chooses the LM weight and penalty by rescoring
+# them, decodes test at that setting, scores (word times in each decode directory's ctm: the lang has
+# word-position phones) and prints the table.
 set -euo pipefail
 cd "$(dirname "$0")"
 recipe_dir=$(pwd)
@@ -33,8 +35,9 @@ mono_gauss=1000
 tri_iters=20
 num_leaves=2000           # tree leaves = CD states = network classes
 total_gauss=10000
-lm_weights=8:13           # the dev sweep: LM weights LO:HI x penalties 0, 0.5, 1
-beam=11.0                 # decoding beam and active states (Kaldi: 13 and 7000; narrower for time on 2 cores)
+lm_weights=5:15           # the dev sweep: LM weights LO:HI x penalties 0, 0.5, 1 (rescoring one lattice each)
+beam=10.0                 # decoding beam, lattice beam and active states (Kaldi: 13, 8 and 7000; narrower for
+lattice_beam=6.0          # time on 2 cores: the dev lattices' search has no active-state limit)
 max_active=2000
 archs="bl_resnet22_a2b3 resnet22"
 train_config=conf/train.yaml
@@ -43,7 +46,8 @@ width=                    # empty: the config's
 threads=2                 # torch threads for training and export
 cmd=                      # cmd.sh: launcher of the jobs (blasr-run, "blasr-slurm --mem 4G", queue.pl; docs/cluster.md)
 blasr_option_names="stage stop_stage nj seed hours num_dev num_test data exp lm_order lm_prune mono_utterances
-  mono_iters mono_gauss tri_iters num_leaves total_gauss lm_weights beam max_active archs train_config epochs width threads cmd"
+  mono_iters mono_gauss tri_iters num_leaves total_gauss lm_weights beam lattice_beam max_active archs train_config
+  epochs width threads cmd"
 
 . ../../local/log.sh
 . ../../local/stages.sh
@@ -54,7 +58,7 @@ cmd_opts=()
 if [ -n "$cmd" ]; then cmd_opts=(--cmd "$cmd"); fi  # given to every program that runs jobs
 read -r -d '' -a arch_list <<< "$archs" || true  # split on white space only (never globbed)
 graph=$exp/gmm/tri/graph
-decode_opts=(--beam "$beam" --max-active "$max_active" --nj "$nj")
+decode_opts=(--beam "$beam" --lattice-beam "$lattice_beam" --max-active "$max_active" --nj "$nj")
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   log "stage 0: read-speech corpus ($hours h of training speech, $num_dev / $num_test dev / test sentences, seed $seed)"
@@ -77,7 +81,7 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   needs 2 0 "$data/corpus"
   needs 2 1 "$data/fbank/train" "$data/fbank/dev"
   log "stage 2: lang, $lm_order-gram LM and G.fst, GMM mono -> tri ($num_leaves leaves), alignments, targets"
-  python -m blasr.prepare_lang "$data/corpus/dict" "$data/lang" --overwrite
+  python -m blasr.prepare_lang "$data/corpus/dict" "$data/lang" --position-dependent-phones true --overwrite
   TQDM_DISABLE=1 python -m blasr.train_lm --text "$data/corpus/lm/text" --out "$data/lm" --order "$lm_order" \
     --prune-threshold "$lm_prune" --dev-text "$data/corpus/dev/text"
   python -m blasr.format_lm "$data/lang" "$data/lm/lm.arpa" "$data/lang_test"
@@ -114,7 +118,7 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   done
   python -m blasr.decode --graph "$graph" --model "$exp/gmm/tri/final.mdl" \
     --loglikes "scp:$exp/gmm/tri/loglikes_dev/loglikes.scp" --text "$data/corpus/dev/text" \
-    --out "$exp/gmm/tri/decode_dev" --sweep "$lm_weights" "${decode_opts[@]}"
+    --out "$exp/gmm/tri/decode_dev" --sweep "$lm_weights" --lattices "${decode_opts[@]}"
   python -m blasr.decode --graph "$graph" --model "$exp/gmm/tri/final.mdl" \
     --loglikes "scp:$exp/gmm/tri/loglikes_test/loglikes.scp" --text "$data/corpus/test/text" \
     --out "$exp/gmm/tri/decode_test" --setting-from "$exp/gmm/tri/decode_dev" "${decode_opts[@]}"
@@ -157,7 +161,7 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
     log "stage 6: decode and score $arch (LM weight and penalty chosen on dev)"
     python -m blasr.decode --graph "$graph" --model "$exp/gmm/tri/final.mdl" \
       --loglikes "scp:$exp/$arch/loglikes_dev/loglikes.scp" --text "$data/corpus/dev/text" \
-      --out "$exp/$arch/decode_dev" --sweep "$lm_weights" "${decode_opts[@]}"
+      --out "$exp/$arch/decode_dev" --sweep "$lm_weights" --lattices "${decode_opts[@]}"
     python -m blasr.decode --graph "$graph" --model "$exp/gmm/tri/final.mdl" \
       --loglikes "scp:$exp/$arch/loglikes_test/loglikes.scp" --text "$data/corpus/test/text" \
       --out "$exp/$arch/decode_test" --setting-from "$exp/$arch/decode_dev" "${decode_opts[@]}"
