@@ -87,7 +87,8 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   python -m blasr.format_lm "$data/lang" "$data/lm/lm.arpa" "$data/lang_test"
   python -m blasr.gmm train --data "$data/fbank/train/cuts.jsonl.gz" --lang "$data/lang" --exp "$exp/gmm" \
     --mono-utterances "$mono_utterances" --mono-iters "$mono_iters" --mono-gauss "$mono_gauss" \
-    --tri-iters "$tri_iters" --num-leaves "$num_leaves" --total-gauss "$total_gauss" --seed "$seed"
+    --tri-iters "$tri_iters" --num-leaves "$num_leaves" --total-gauss "$total_gauss" --seed "$seed" --nj "$nj" \
+    ${cmd_opts[@]+"${cmd_opts[@]}"}
   python -m blasr.gmm align --model "$exp/gmm/tri" --data "$data/fbank/dev/cuts.jsonl.gz" --lang "$data/lang" \
     --out "$exp/gmm/tri_ali_dev" --nj "$nj" ${cmd_opts[@]+"${cmd_opts[@]}"}
   python -m blasr.targets --cuts "$data/fbank/train/cuts.jsonl.gz" --ali-dir "$exp/gmm/tri_ali" \
