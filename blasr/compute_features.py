@@ -6,17 +6,22 @@
 (``python -m blasr.features`` is the same program.) Writes ``feats.lca`` (the
 static log-mel, lilcom), ``cuts.jsonl.gz`` (the cuts with their features; cuts
 that failed are left out and listed in ``features.report.json``), the settings
-and a completion marker; logs the speed report. The work is
+and a completion marker; logs the speed report. With ``--cmd`` the program
+runs itself as ``--nj`` jobs through that launcher (each a contiguous share of
+the cuts, logged to ``OUT/log/features.JOB.log``) and merges their outputs into
+the same archive and manifest. The work is
 :func:`blasr.features.extract.compute_features`.
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from blasr.features.config import FbankConfig
-from blasr.features.extract import compute_features
+from blasr.features.extract import compute_features, features_complete
 from blasr.utils import cli
+from blasr.utils.launch import add_cmd, add_job, job_command, run_jobs
 
 
 @cli.program
@@ -30,14 +35,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dither", type=float, default=FbankConfig.dither, help="Kaldi's --dither (0: none)")
     p.add_argument("--snip-edges", choices=("true", "false"), default="true",
                    help="Kaldi's --snip-edges: frames only where the window fits")
-    cli.add_nj(p, 1, "worker processes (1: in this process)", old=["--num-jobs"])
+    cli.add_nj(p, 1, "worker processes (1: in this process); with --cmd the launcher's jobs", old=["--num-jobs"])
     p.add_argument("--overwrite", action="store_true", help="recompute even a completed output directory")
+    add_cmd(p)
+    add_job(p)
     args = p.parse_args(argv)
     cli.setup_logging()
     config = FbankConfig(sample_rate=args.sample_rate, num_mel_bins=args.num_mel_bins, dither=args.dither,
                          snip_edges=args.snip_edges == "true")
-    return cli.write_and_report(
-        lambda: compute_features(args.cuts, args.out, config, num_jobs=args.nj, overwrite=args.overwrite))
+    if args.job is not None:  # one job of --cmd's: its share, to OUT/splitN/JOB/
+        return cli.write_and_report(lambda: compute_features(args.cuts, args.out, config, num_jobs=args.nj,
+                                                             job=args.job))
+    if args.cmd is not None and (args.overwrite or not features_complete(args.out, config)):
+        run_jobs(job_command("blasr.compute_features", sys.argv[1:] if argv is None else argv, args.nj), args.nj,
+                 Path(args.out) / "log" / "features.JOB.log", cmd=args.cmd)
+    return cli.write_and_report(lambda: compute_features(args.cuts, args.out, config, num_jobs=args.nj,
+                                                         overwrite=args.overwrite, from_jobs=args.cmd is not None))
 
 
 if __name__ == "__main__":

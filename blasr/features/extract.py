@@ -19,9 +19,12 @@ in input order, so the output is the same for any ``num_jobs``.
 
 from __future__ import annotations
 
+import itertools
+import json
 import logging
 import multiprocessing
 import os
+import shutil
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -39,6 +42,7 @@ from blasr.features.config import FbankConfig
 from blasr.features.fbank import FeatureError, compute_logmel
 from blasr.features.report import StageReport
 from blasr.features.wav import wav_shortfall
+from blasr.utils.jobs import contiguous_shares
 from blasr.utils.progress import progress_bar
 
 logger = logging.getLogger("blasr")
@@ -89,6 +93,8 @@ def compute_features(
     cuts_per_task: int = 16,
     progress: bool = True,
     overwrite: bool = False,
+    job: int | None = None,
+    from_jobs: bool = False,
 ) -> tuple[Path, StageReport]:
     """Extract and store static log-mel for every cut of a manifest.
 
@@ -98,11 +104,15 @@ def compute_features(
             ``features`` attached, skipped cuts left out), ``fbank.json`` and
             ``fbank.conf`` (the settings), ``features.report.json``, ``.completed``.
         config: feature settings; its sample rate must equal the recordings'.
-        num_jobs: worker processes (1 = in this process).
+        num_jobs: worker processes (1 = in this process); with ``job`` or ``from_jobs`` the launcher's job count.
         tick_power: lilcom precision: values are stored to multiples of ``2 ** tick_power``.
         cuts_per_task: cuts sent to a worker at a time (more to keep a recording's cuts together).
         progress: show progress: a bar on a terminal, else a log line a minute (``progress_bar``).
         overwrite: recompute even if ``output_dir`` holds a completed run with the same settings.
+        job: split across a launcher (``--cmd``): extract only share ``job`` (1-based) of ``num_jobs``
+            contiguous shares, into ``output_dir/splitN/J/`` (a complete feature directory of its own).
+        from_jobs: merge those shares instead of extracting (:func:`merge_job_features`, then removed):
+            the same archive and manifest, byte for byte, as one process writes.
 
     Returns:
         ``(manifest path, report)``. The report lists every skipped cut with its
@@ -118,29 +128,62 @@ def compute_features(
     if num_jobs < 1:
         raise ValueError(f"num_jobs must be >= 1, got {num_jobs}")
     output_dir = Path(output_dir)
+    if job is not None:
+        if not 1 <= job <= num_jobs:
+            raise ValueError(f"job {job} is not one of 1..{num_jobs}")
+        source = open_cuts(cuts)
+        share = contiguous_shares(range(len(source)), num_jobs)[job - 1]
+        job_dir = output_dir / f"split{num_jobs}" / str(job)
+        job_dir.mkdir(parents=True, exist_ok=True)
+        report = _extract(itertools.islice(source, share.start, share.stop), job_dir, config, 1, tick_power,
+                          cuts_per_task, progress, len(share) if progress else None)
+        report.save(job_dir / "features.report.json")
+        report.log()
+        return job_dir / MANIFEST, report
     manifest = output_dir / MANIFEST
     done = output_dir / ".completed"
     settings = output_dir / "fbank.json"
-    if not overwrite and done.is_file() and settings.is_file() and settings.read_text() == config.to_json():
+    if not overwrite and features_complete(output_dir, config):
         logger.info("features in %s are complete with these settings; not recomputing", output_dir)
         return manifest, StageReport("features", stats={"reused": 1})
     output_dir.mkdir(parents=True, exist_ok=True)
     done.unlink(missing_ok=True)
     settings.write_text(config.to_json())
     (output_dir / "fbank.conf").write_text(config.kaldi_conf())
+    if from_jobs:
+        report = merge_job_features(output_dir, num_jobs)
+    else:
+        source = open_cuts(cuts)
+        total = len(source) if progress else None  # a manifest's cuts counted: one quick pass over its lines
+        report = _extract(source, output_dir, config, num_jobs, tick_power, cuts_per_task, progress, total)
+    report.save(output_dir / "features.report.json")
+    report.log()
+    if report.kept == 0:
+        first = "; ".join(f"{item}: {reason}" for item, reason in report.skipped[:3])
+        raise FeatureError(f"no cut could be extracted into {output_dir} ({report.num_skipped} skipped: {first})")
+    done.write_text("")
+    return manifest, report
 
 
+def features_complete(output_dir: str | os.PathLike, config: FbankConfig) -> bool:
+    """Whether ``output_dir`` holds a completed extraction with these settings (:func:`compute_features` reuses it)."""
+    output_dir = Path(output_dir)
+    settings = output_dir / "fbank.json"
+    return (output_dir / ".completed").is_file() and settings.is_file() and settings.read_text() == config.to_json()
+
+
+def _extract(source: Iterable, output_dir: Path, config: FbankConfig, num_jobs: int, tick_power: int,
+             cuts_per_task: int, progress: bool, total: int | None) -> StageReport:
+    """Extract ``source``'s cuts into ``output_dir``'s archive and manifest; the report with the speed."""
     archive_path = (output_dir / ARCHIVE).resolve()
     report = StageReport("features")
     audio_seconds, frames = 0.0, 0
     warned: set[str] = set()  # truncated files, each warned about once
     start = time.perf_counter()
-    source = open_cuts(cuts)
-    total = len(source) if progress else None  # a manifest's cuts counted: one quick pass over its lines
     tasks = _tasks(source, cuts_per_task)
     executor = _executor(num_jobs)
     try:
-        with open(archive_path, "wb") as archive, CutSet.open_writer(manifest) as writer, progress_bar(
+        with open(archive_path, "wb") as archive, CutSet.open_writer(output_dir / MANIFEST) as writer, progress_bar(
             None, total=total, desc="log-mel", enabled=progress
         ) as bar:
             for batch, results in _ordered_map(executor, _extract_task, tasks, config, tick_power, num_jobs):
@@ -172,13 +215,47 @@ def compute_features(
         x_real_time=audio_seconds / wall,
         x_real_time_per_job=audio_seconds / wall / num_jobs,
     )
-    report.save(output_dir / "features.report.json")
-    report.log()
-    if report.kept == 0:
-        first = "; ".join(f"{item}: {reason}" for item, reason in report.skipped[:3])
-        raise FeatureError(f"no cut could be extracted into {output_dir} ({report.num_skipped} skipped: {first})")
-    done.write_text("")
-    return manifest, report
+    return report
+
+
+def merge_job_features(output_dir: str | os.PathLike, num_jobs: int) -> StageReport:
+    """The launcher's jobs' feature directories ``output_dir/splitN/1..N`` as one (``splitN`` then removed).
+
+    The jobs' archives are concatenated into ``output_dir/feats.lca`` in job order and each cut's chunky
+    key (``"offset,len1,len2,..."``) shifted by its archive's start: the shares are contiguous, so archive
+    and manifest equal the ones a single process writes. The report sums the jobs' (the wall time is the
+    slowest job's: they run side by side).
+    """
+    output_dir = Path(output_dir)
+    split = output_dir / f"split{num_jobs}"
+    archive_path = (output_dir / ARCHIVE).resolve()
+    report = StageReport("features")
+    audio_seconds, frames, wall = 0.0, 0, 0.0
+    with open(archive_path, "wb") as archive, CutSet.open_writer(output_dir / MANIFEST) as writer:
+        for job in range(1, num_jobs + 1):
+            job_dir = split / str(job)
+            if not (job_dir / "features.report.json").is_file():
+                raise FeatureError(f"job {job} of {num_jobs} left no features in {job_dir}: see its log "
+                                   f"({output_dir / 'log' / f'features.{job}.log'}) and run again")
+            part = json.loads((job_dir / "features.report.json").read_text())
+            offset = archive.tell()
+            with open(job_dir / ARCHIVE, "rb") as chunks:
+                shutil.copyfileobj(chunks, archive)
+            for cut in CutSet.from_jsonl_lazy(job_dir / MANIFEST):
+                first, _, lengths = cut.features.storage_key.partition(",")
+                key = f"{int(first) + offset},{lengths}" if lengths else str(int(first) + offset)
+                writer.write(replace(cut, features=replace(cut.features, storage_path=str(archive_path),
+                                                           storage_key=key)))
+            report.kept += part["kept"]
+            report.skipped += [tuple(item) for item in part["skipped"]]
+            report.fixed += [tuple(item) for item in part["fixed"]]
+            audio_seconds += part["stats"]["audio_hours"] * 3600
+            frames += part["stats"]["frames"]
+            wall = max(wall, part["stats"]["wall_seconds"])
+    report.stats.update(audio_hours=audio_seconds / 3600, frames=frames, wall_seconds=wall, num_jobs=num_jobs,
+                        x_real_time=audio_seconds / wall, x_real_time_per_job=audio_seconds / wall / num_jobs)
+    shutil.rmtree(split)
+    return report
 
 
 def extract_cut(cut, config: FbankConfig) -> np.ndarray:

@@ -3,11 +3,14 @@ launcher) writes what it writes without ``--cmd``."""
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import pytest
+from lhotse import CutSet
 
-from blasr.features import FbankConfig, compute_features
+from blasr.compute_features import main as compute_features_main
+from blasr.features import FbankConfig, compute_features, load_static
 from blasr.gmm import main as gmm_main
 from blasr.prepare_lang import main as prepare_lang_main
 from tests.data.test_perturb import WORDS, tone_corpus
@@ -53,3 +56,27 @@ def test_gmm_align(tones, tmp_path, num_jobs):
     for job in range(1, num_jobs + 1):
         log = (tmp_path / "cmd" / "log" / f"align.{job}.log").read_text().splitlines()
         assert f"--job {job} --nj {num_jobs}" in log[0] and log[-1].startswith("# Ended (code 0)")
+
+
+def test_compute_features(tmp_path):
+    """The jobs' archives concatenated with shifted keys: the same archive and manifest, byte for byte."""
+    source = tmp_path / "cuts.jsonl.gz"
+    tone_corpus(tmp_path / "audio", 5, 1).to_file(source)
+    common = ["--cuts", str(source), "--sample-rate", "16000", "--nj", "2"]
+    assert compute_features_main([*common, "--out", str(tmp_path / "default")]) == 0
+    assert compute_features_main([*common, "--out", str(tmp_path / "cmd"), "--cmd", "blasr-run"]) == 0
+    default, launched = tmp_path / "default", tmp_path / "cmd"
+    assert (launched / "feats.lca").read_bytes() == (default / "feats.lca").read_bytes()
+    manifests = [gzip.decompress((d / "cuts.jsonl.gz").read_bytes()).decode() for d in (default, launched)]
+    assert manifests[1] == manifests[0].replace(str(default.resolve()), str(launched.resolve()))
+    cuts = list(CutSet.from_file(launched / "cuts.jsonl.gz"))
+    assert [c.id for c in cuts] == [f"tone{i:02d}" for i in range(5)]
+    for cut, expected in zip(cuts, CutSet.from_file(default / "cuts.jsonl.gz")):
+        assert (load_static(cut) == load_static(expected)).all()
+    reports = [json.loads((d / "features.report.json").read_text()) for d in (default, launched)]
+    assert reports[1]["kept"] == reports[0]["kept"] == 5
+    assert reports[1]["stats"]["frames"] == reports[0]["stats"]["frames"]
+    assert not (launched / "split2").exists() and (launched / ".completed").is_file()
+    for job in (1, 2):
+        log = (launched / "log" / f"features.{job}.log").read_text().splitlines()
+        assert f"--job {job} --nj 2" in log[0] and log[-1].startswith("# Ended (code 0)")
