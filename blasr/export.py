@@ -8,6 +8,10 @@ Writes OUT/loglikes.{ark,scp}: per utterance log(posterior + 1e-20) - prior_scal
 --class-frame-counts=<the model's priors.counts>`, for `latgen-faster-mapped`.
 Exits with status 1 if any utterance failed (OUT/export.report.json names them
 with the reason), or if another export is writing OUT (the refusal names it).
+With ``--cmd CMD --nj N`` the export runs as N jobs through that launcher (logs
+OUT/log/export.JOB.log), job J writing OUT/NAME.J.ark; OUT/NAME.scp indexes
+them all, in the manifest's order. A speaker / side normalised model's
+statistics are computed over all of --data first and given to every job.
 Only parses options; the work is :func:`blasr.inference.export.export_posteriors`.
 """
 
@@ -16,10 +20,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from blasr.inference import NnetForwardOptions, export_posteriors
+from blasr.inference.export import job_cmvn, merge_job_exports
 from blasr.utils import cli
 from blasr.utils.distributed import setup_logging
+from blasr.utils.launch import LauncherError, add_cmd, add_job, job_command, run_jobs
 from blasr.utils.lock import lock_directory
 
 
@@ -57,22 +64,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default=None, help="archive name (default: loglikes, logpost, logits or post)")
     p.add_argument("--cmvn", default=None,
                    help="CmvnTable for speaker / side normalised models (default: computed over --data)")
+    cli.add_nj(p, 1, "with --cmd: jobs, each exporting a contiguous share of --data (without --cmd: one process)")
+    add_cmd(p)
+    add_job(p)
     return p
 
 
 @cli.program
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if args.cmd is not None and args.wspecifier:
+        raise LauncherError("--cmd writes one archive per job (OUT/NAME.JOB.ark, indexed by OUT/NAME.scp); it cannot "
+                     "write to --wspecifier: leave one of them out")
     with setup_logging(0):
         options = NnetForwardOptions(apply_log=args.apply_log and not args.no_softmax,
                                      no_softmax=args.no_softmax, prior_scale=args.prior_scale,
                                      prior_floor=args.prior_floor)
-        with lock_directory(args.out, "wait for it to finish, stop it, or choose another --out"):
-            result = export_posteriors(
+
+        def export(job: int | None = None):
+            return export_posteriors(
                 args.model, args.data, args.out, options, use_priors=args.priors,
                 class_frame_counts=args.class_frame_counts, chunk_frames=args.chunk_frames or None,
                 device=args.device, amp=args.amp, name=args.name, cmvn=args.cmvn, progress=True,
-                optimize=args.optimize, wspecifier=args.wspecifier)
+                optimize=args.optimize, wspecifier=args.wspecifier, job=job, num_jobs=args.nj)
+
+        if args.job is not None:  # one job of --cmd's (its driver holds OUT's lock): its share
+            export(args.job)
+            return
+        with lock_directory(args.out, "wait for it to finish, stop it, or choose another --out"):
+            if args.cmd is None:
+                result = export()
+            else:
+                command = job_command("blasr.export", sys.argv[1:] if argv is None else argv, args.nj)
+                cmvn = job_cmvn(args.model, args.data, args.out, args.nj, args.cmvn)
+                run_jobs(command + (["--cmvn", str(cmvn)] if cmvn else []), args.nj,
+                         Path(args.out) / "log" / "export.JOB.log", cmd=args.cmd)
+                result = merge_job_exports(args.out, args.nj)
         if result.failed:
             logging.getLogger("blasr.export").error(
                 "%d of %d utterances failed; see %s", result.failed, result.failed + result.report.kept,

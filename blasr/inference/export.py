@@ -14,7 +14,10 @@ Outputs in ``out_dir`` (``NAME`` = loglikes, logpost, logits or post)::
 
 Writes are atomic: the archive and its index are written to temporary files
 and renamed when every cut has been processed, so a crash never leaves a
-half-written ``NAME.ark``. A cut that fails (unreadable or mismatched
+half-written ``NAME.ark``. Split across a launcher (``python -m blasr.export
+--cmd``), job J writes ``NAME.J.ark`` and its part of the index, and
+:func:`merge_job_exports` joins the parts into one ``NAME.scp`` (pointing into
+the N archives) and one report. A cut that fails (unreadable or mismatched
 features, a non-finite output, ...) is listed with its reason and the export
 goes on; :attr:`ExportResult.failed` tells the caller (``python -m
 blasr.export`` exits non-zero).
@@ -22,9 +25,11 @@ blasr.export`` exits non-zero).
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
+import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
@@ -44,6 +49,8 @@ from blasr.inference.optimize import optimize_for_inference
 from blasr.inference.posteriors import NnetForwardOptions, PosteriorTransform
 from blasr.kaldi.formats.ark import ArkWriter, open_writer
 from blasr.utils.errors import BlasrError
+from blasr.utils.files import atomic_write_text
+from blasr.utils.jobs import contiguous_shares
 from blasr.utils.progress import progress_bar
 from blasr.utils.threads import ThreadTuner, thread_tuner
 
@@ -76,6 +83,8 @@ def export_posteriors(
     progress: bool = True,
     optimize: bool = False,
     wspecifier: str | None = None,
+    job: int | None = None,
+    num_jobs: int = 1,
 ) -> ExportResult:
     """Write nnet-forward's output for every cut of ``cuts`` (a manifest path or CutSet) to ``out_dir``.
 
@@ -97,6 +106,9 @@ def export_posteriors(
         wspecifier: where the archive goes instead of ``out_dir/NAME.{ark,scp}``, as Kaldi's programs take it:
             ``ark:-`` (standard output, for ``| latgen-faster-mapped ... ark:-``), ``ark,t:-``,
             ``ark:| gzip -c > x.gz``, ``ark,scp:x.ark,x.scp``; the report and settings stay in ``out_dir``.
+        job: one job of a launcher's ``num_jobs``: only share ``job`` (1-based, contiguous) of ``cuts``, into
+            ``out_dir/NAME.J.ark``; its index, report and settings into ``out_dir/splitN/J/``
+            (:func:`merge_job_exports` joins them). Give every job the same ``cmvn`` (:func:`job_cmvn`).
     """
     start = time.perf_counter()
     scores = NetworkScores(model_path, cuts, options, use_priors, class_frame_counts, chunk_frames, device, amp,
@@ -114,9 +126,23 @@ def export_posteriors(
                        transform.num_disabled, options.prior_floor)
     _check_first_cut(scores, model_path, cuts)
     frames = 0
-    writer = open_writer(wspecifier) if wspecifier else ArkWriter(out_dir / f"{name}.ark", out_dir / f"{name}.scp")
+    source = open_cuts(cuts)
+    if job is not None:
+        if wspecifier:
+            raise ValueError("the jobs of a launched export write OUT/NAME.J.ark each; they take no wspecifier")
+        if not 1 <= job <= num_jobs:
+            raise ValueError(f"job {job} is not one of 1..{num_jobs}")
+        share = contiguous_shares(range(len(source)), num_jobs)[job - 1]
+        source = itertools.islice(source, share.start, share.stop)
+        part_dir = out_dir / f"split{num_jobs}" / str(job)
+        writer = ArkWriter(out_dir / f"{name}.{job}.ark", part_dir / f"{name}.scp")
+        target, out_dir = f"{out_dir}/{name}.{job}.ark", part_dir
+    elif wspecifier:
+        writer = open_writer(wspecifier)
+    else:
+        writer = ArkWriter(out_dir / f"{name}.ark", out_dir / f"{name}.scp")
     with writer:
-        for cut in progress_bar(open_cuts(cuts), desc="export", enabled=progress):
+        for cut in progress_bar(source, desc="export", enabled=progress):
             if cut.id in writer.keys:
                 report.skip(cut.id, "duplicate: this utterance id was already written")
                 continue
@@ -140,6 +166,62 @@ def export_posteriors(
     (out_dir / "export.json").write_text(json.dumps(settings, indent=1) + "\n")
     report.log()
     return ExportResult(writer.ark, writer.scp, report)
+
+
+def job_cmvn(model_path: str | os.PathLike, cuts, out_dir: str | os.PathLike, num_jobs: int,
+             cmvn: str | os.PathLike | None = None) -> Path | None:
+    """The CMVN table a launched export's jobs share: for a speaker / side normalised model without ``cmvn``,
+    computed over all of ``cuts`` (as one process does; a job sees only its share) and saved to
+    ``out_dir/splitN/cmvn.npz``; else None (the jobs use ``cmvn`` or normalise per utterance)."""
+    normalization = load_model_file(model_path, "cpu").features.get("normalization", "utterance")
+    if cmvn is not None or normalization not in ("speaker", "side"):
+        return None
+    path = Path(out_dir) / f"split{num_jobs}" / "cmvn.npz"
+    compute_cmvn_table(open_cuts(cuts), normalization).save(path)
+    logger.info("%s statistics over %s for the %d jobs: %s", normalization,
+                cuts if isinstance(cuts, (str, os.PathLike)) else "the cuts", num_jobs, path)
+    return path
+
+
+def merge_job_exports(out_dir: str | os.PathLike, num_jobs: int) -> ExportResult:
+    """The parts of a launched export's jobs as one: ``out_dir/NAME.scp`` (the jobs' indexes in job order,
+    pointing into ``NAME.1.ark .. NAME.N.ark``, a later duplicate of an utterance id skipped and reported),
+    ``export.report.json`` and ``export.json`` (the jobs' summed); ``out_dir/splitN`` removed. The shares
+    are contiguous, so the index lists the utterances in the manifest's order, as one process writes them."""
+    out_dir = Path(out_dir)
+    split = out_dir / f"split{num_jobs}"
+    report, lines, keys, seconds = StageReport("export"), [], set(), 0.0
+    settings: dict = {}
+    for job in range(1, num_jobs + 1):
+        part_dir = split / str(job)
+        if not (part_dir / "export.json").is_file():
+            raise ScoreError(f"job {job} of {num_jobs} left no export in {part_dir}: see its log "
+                             f"({out_dir / 'log' / f'export.{job}.log'}) and run again")
+        settings = settings or json.loads((part_dir / "export.json").read_text())
+        name = Path(settings["archive"]).name.removesuffix(".1.ark")  # job 1 wrote NAME.1.ark
+        part = json.loads((part_dir / "export.report.json").read_text())
+        report.kept += part["kept"]
+        for line in (part_dir / f"{name}.scp").read_text().splitlines():
+            key = line.split(" ", 1)[0]
+            if key in keys:  # in an earlier job's share: its job counted it as written
+                report.skip(key, "duplicate: this utterance id was already written")
+                report.kept -= 1
+                continue
+            keys.add(key)
+            lines.append(line + "\n")
+        report.skipped += [tuple(item) for item in part["skipped"]]
+        report.stats["frames"] = report.stats.get("frames", 0) + part["stats"]["frames"]
+        seconds = max(seconds, part["stats"]["seconds"])  # the jobs run side by side
+    scp = out_dir / f"{name}.scp"
+    atomic_write_text(scp, "".join(lines))
+    report.stats.update(seconds=seconds, frames_per_sec=round(report.stats["frames"] / max(seconds, 1e-9)))
+    report.save(out_dir / "export.report.json")
+    settings.update(archive=f"{out_dir}/{name}.JOB.ark", jobs=num_jobs, written=report.kept,
+                    failed=report.num_skipped)
+    atomic_write_text(out_dir / "export.json", json.dumps(settings, indent=1) + "\n")
+    shutil.rmtree(split)
+    report.log()
+    return ExportResult(None, scp, report)
 
 
 class ScoreError(BlasrError, ValueError):

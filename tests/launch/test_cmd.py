@@ -5,14 +5,24 @@ from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import replace
 
+import kaldiio
+import numpy as np
 import pytest
+import torch
 from lhotse import CutSet
 
+from blasr import create_model
+from blasr.acoustic.model_file import feature_settings, model_info, save_model_file
+from blasr.acoustic.priors import analyze_counts, count_targets
 from blasr.compute_features import main as compute_features_main
-from blasr.features import FbankConfig, compute_features, load_static
+from blasr.export import main as export_main
+from blasr.features import FbankConfig, compute_features, load_static, open_cuts
 from blasr.gmm import main as gmm_main
 from blasr.prepare_lang import main as prepare_lang_main
+from tests.acoustic.conftest import NUM_CLASSES, corpus, single_process  # noqa: F401
+from tests.conftest import randomize_batchnorm
 from tests.data.test_perturb import WORDS, tone_corpus
 
 
@@ -80,3 +90,42 @@ def test_compute_features(tmp_path):
     for job in (1, 2):
         log = (launched / "log" / f"features.{job}.log").read_text().splitlines()
         assert f"--job {job} --nj 2" in log[0] and log[-1].startswith("# Ended (code 0)")
+
+
+def test_export(corpus, tmp_path, monkeypatch, capsys):  # noqa: F811
+    """A per-speaker normalised model over two speakers who each span both jobs' shares: the driver's
+    statistics over all the data reach the jobs, and one scp indexes both jobs' archives in order."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    cuts = list(open_cuts(corpus["train"]))
+    data = tmp_path / "cuts.jsonl.gz"
+    CutSet.from_cuts([replace(c, supervisions=[replace(s, speaker=f"spk{i % 2}") for s in c.supervisions])
+                      for i, c in enumerate(cuts)]).to_file(data)
+    torch.manual_seed(5)
+    model = create_model("bl_resnet22_a2b3", width=0.25, num_classes=NUM_CLASSES)
+    randomize_batchnorm(model, torch.Generator().manual_seed(6))
+    features = feature_settings(cuts[0], "speaker", True, None)
+    info = model_info("bl_resnet22_a2b3", {"num_classes": NUM_CLASSES, "width": 0.25}, model,
+                      analyze_counts(count_targets(corpus["train"])), features)
+    model_file = save_model_file(tmp_path / "final.pt", model.state_dict(), info)
+    common = ["--model", str(model_file), "--data", str(data), "--device", "cpu"]
+    export_main([*common, "--out", str(tmp_path / "default")])
+    export_main([*common, "--out", str(tmp_path / "cmd"), "--cmd", "blasr-run", "--nj", "2"])
+    default = kaldiio.load_scp(str(tmp_path / "default" / "loglikes.scp"))
+    launched = kaldiio.load_scp(str(tmp_path / "cmd" / "loglikes.scp"))
+    assert list(launched) == list(default) == [c.id for c in cuts]
+    for key in default:
+        np.testing.assert_allclose(launched[key], default[key], rtol=1e-5, atol=1e-5)
+    arks = {line.split()[1].rsplit(":", 1)[0] for line in (tmp_path / "cmd" / "loglikes.scp").read_text().splitlines()}
+    assert arks == {str((tmp_path / "cmd" / f"loglikes.{job}.ark").resolve()) for job in (1, 2)}
+    report = json.loads((tmp_path / "cmd" / "export.report.json").read_text())
+    assert report["kept"] == 10 and report["skipped"] == [] and report["stats"]["frames"] == 1250
+    settings = json.loads((tmp_path / "cmd" / "export.json").read_text())
+    assert settings["written"] == 10 and settings["jobs"] == 2 and settings["normalization"] == "speaker"
+    assert not (tmp_path / "cmd" / "split2").exists()
+    for job in (1, 2):
+        log = (tmp_path / "cmd" / "log" / f"export.{job}.log").read_text().splitlines()
+        assert "--cmvn" in log[0] and log[-1].startswith("# Ended (code 0)")
+    capsys.readouterr()
+    assert export_main([*common, "--out", str(tmp_path / "x"), "--cmd", "blasr-run", "--wspecifier", "ark:-"]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "cannot write to --wspecifier" in error and not (tmp_path / "x").exists()
