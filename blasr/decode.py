@@ -11,8 +11,10 @@ A sweep searches once per setting (kaldi-hmm-gmm's lattice-faster decoder); with
 utterance is decoded once into a lattice (``OUT/lat.N.gz``, one archive per job, Kaldi's format) and the
 sweep rescores the lattices (kaldi-decoder's lattice decoder: see docs/kaldi.md for its speed and search
 errors). With a lang of position-dependent phones (``phones/word_boundary.int`` in the graph directory)
-the 1-best's word times go to ``OUT/ctm``. Prints the RTF summary and the ``%WER`` line; exits 1 if any
-utterance failed.
+the 1-best's word times go to ``OUT/ctm``. With ``--cmd CMD`` the decoding runs as ``--nj`` jobs through
+that launcher (logs ``OUT/log/decode.JOB.log``, lattices ``OUT/lat.JOB.gz``); each job decodes its share
+under every setting and the program scores them all, as one process would. Prints the RTF summary and the
+``%WER`` line; exits 1 if any utterance failed.
 The work is :func:`blasr.kaldi.decoding.decode_dir.decode_and_score`.
 """
 
@@ -22,12 +24,14 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
 from blasr.inference import NetworkScores, NnetForwardOptions
 from blasr.kaldi.decoding.decode import DecodeOptions, check_num_pdfs
-from blasr.kaldi.decoding.decode_dir import decode_and_score, read_best_setting
+from blasr.kaldi.decoding.decode_dir import decode_and_score, read_best_setting, remove_lattices
 from blasr.kaldi.formats.model import read_transition_model
 from blasr.utils import cli
+from blasr.utils.launch import add_cmd, add_job, job_command, run_jobs
 from blasr.utils.lock import lock_directory
 
 
@@ -72,9 +76,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="decode each utterance once into a lattice, write lat.N.gz and rescore them for the sweep "
                         "(default: a search per setting, no lattices)")
     p.add_argument("--segments", help="Kaldi segments file: the ctm in recording times (convert_ctm.pl)")
+    add_cmd(p)
+    add_job(p)
     args = p.parse_args(argv)
     if args.nnet and not args.data:
         p.error("--nnet needs --data (the cuts to score)")
+    args.argv = sys.argv[1:] if argv is None else argv  # what the jobs of --cmd run again
     cli.setup_logging()
     return decode(args)
 
@@ -96,10 +103,20 @@ def decode(args: argparse.Namespace) -> int:
                                  device=args.device, threads=threads)
         # loaded once here (decoding processes load their own copy; with --nj 1 this one scores)
         check_num_pdfs(loglikes.trained.num_classes, read_transition_model(args.model), args.nnet)
+    def decode_dir(**split):
+        return decode_and_score(loglikes, args.graph, args.model, args.out, args.text, args.words, options,
+                                args.sweep, ignore=args.ignore, num_jobs=args.nj, lattices=args.lattices,
+                                segments=args.segments, **split)
+
+    if args.job is not None:  # one job of --cmd's (its driver holds OUT's lock): its share
+        decode_dir(job=args.job)
+        return 0
     with lock_directory(args.out, "wait for it to finish, stop it, or choose another --out"):
-        result = decode_and_score(loglikes, args.graph, args.model, args.out, args.text, args.words,
-                                  options, args.sweep, ignore=args.ignore, num_jobs=args.nj,
-                                  lattices=args.lattices, segments=args.segments)
+        if args.cmd is not None:
+            remove_lattices(args.out)
+            run_jobs(job_command("blasr.decode", args.argv, args.nj), args.nj, Path(args.out) / "log" /
+                     "decode.JOB.log", cmd=args.cmd)
+        result = decode_dir(from_jobs=args.cmd is not None)
     if result.counts is not None:  # the decoding's summary is logged
         name = f" (LMWT {result.setting[0]:g}, WIP {result.setting[1]:g})" if result.setting else ""
         print(result.counts.kaldi_line(args.out) + name)

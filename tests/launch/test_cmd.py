@@ -17,13 +17,23 @@ from blasr import create_model
 from blasr.acoustic.model_file import feature_settings, model_info, save_model_file
 from blasr.acoustic.priors import analyze_counts, count_targets
 from blasr.compute_features import main as compute_features_main
+from blasr.decode import main as decode_main
 from blasr.export import main as export_main
 from blasr.features import FbankConfig, compute_features, load_static, open_cuts
 from blasr.gmm import main as gmm_main
+from blasr.kaldi.decoding.graph import make_graph
+from blasr.kaldi.formats.lattice import read_lattices
+from blasr.kaldi.formats.model import write_model
+from blasr.kaldi.lang.prepare import prepare_lang
+from blasr.kaldi.scoring.wer import write_text
 from blasr.prepare_lang import main as prepare_lang_main
 from tests.acoustic.conftest import NUM_CLASSES, corpus, single_process  # noqa: F401
 from tests.conftest import randomize_batchnorm
 from tests.data.test_perturb import WORDS, tone_corpus
+from tests.kaldi.tiny_asr import ARPA, LEXICON, PRONUNCIATIONS, SILENCE, gmm_loglikes, monophone_model, separated_gmms
+
+SENTENCES = {"utt0": ["yes", "no"], "utt1": ["yeah", "yes", "no"], "utt2": ["no", "yes"], "utt3": ["yes"],
+             "utt4": ["no", "no", "yeah"]}
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +139,58 @@ def test_export(corpus, tmp_path, monkeypatch, capsys):  # noqa: F811
     assert export_main([*common, "--out", str(tmp_path / "x"), "--cmd", "blasr-run", "--wspecifier", "ark:-"]) == 1
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "cannot write to --wspecifier" in error and not (tmp_path / "x").exists()
+
+
+@pytest.fixture(scope="module")
+def decoding_inputs(tmp_path_factory):
+    """A word-position lang (so decoding writes a ctm), its graph, final.mdl, loglikes.scp of 5 utterances
+    synthesised from the GMMs along their sentences' phones, and a reference text with one word wrong."""
+    root = tmp_path_factory.mktemp("decode")
+    (root / "lm.arpa").write_text(ARPA)
+    lang = prepare_lang(LEXICON, root / "lang", silence_phones=SILENCE, oov="<unk>", arpa=root / "lm.arpa",
+                        position_dependent_phones=True)
+    tree, model = monophone_model(lang)
+    graph = make_graph(lang, tree, model, root / "graph")
+    rng = np.random.default_rng(5)
+    gmms = separated_gmms(model.num_pdfs, 10, rng)
+    matrices = {}
+    for utt, words in SENTENCES.items():
+        phones = ["SIL"]
+        for word in words:
+            p = PRONUNCIATIONS[word]
+            phones += [p[0] + "_B"] + [x + "_I" for x in p[1:-1]] + [p[-1] + "_E"]
+        phones.append("SIL")
+        pdfs = [tree.compute([lang.phones.id(p)], c) for p in phones
+                for c in range(lang.topology.num_pdf_classes(lang.phones.id(p))) for _ in range(4)]
+        means = np.stack([gmms.pdfs[p].means[0] for p in pdfs])
+        matrices[utt] = gmm_loglikes(gmms, (means + rng.normal(size=means.shape) * 2).astype(np.float32))
+    kaldiio.save_ark(str(root / "loglikes.ark"), matrices, scp=str(root / "loglikes.scp"))
+    write_model(model, gmms, root / "final.mdl")
+    write_text(dict(SENTENCES, utt2=["no", "yes", "yes"]), root / "text")
+    return root, graph.graph_dir
+
+
+@pytest.mark.parametrize("extra", [[], ["--sweep", "9:11", "--lattices"]], ids=["one-setting", "sweep-lattices"])
+def test_decode(decoding_inputs, tmp_path, extra):
+    """Each job decodes its share under every setting (per-setting Kaldi text + int vectors), writes lat.J.gz;
+    the driver scores: every file equals the default's, the sweep's wer_LMWT_WIP and best_wer included."""
+    root, graph = decoding_inputs
+    common = ["--graph", str(graph), "--model", str(root / "final.mdl"), "--loglikes", f"scp:{root / 'loglikes.scp'}",
+              "--text", str(root / "text"), "--nj", "2", *extra]
+    default, launched = tmp_path / "default", tmp_path / "cmd"
+    assert decode_main([*common, "--out", str(default)]) == 0
+    (launched / "lat.7.gz").parent.mkdir()
+    (launched / "lat.7.gz").write_bytes(b"stale")  # an earlier decoding's: removed
+    assert decode_main([*common, "--out", str(launched), "--cmd", "blasr-run"]) == 0
+    files = [{p.name: p.read_bytes().replace(str(d).encode(), b"OUT") for p in d.iterdir() if p.is_file()}
+             for d in (default, launched)]
+    assert files[1] == files[0]
+    assert {"text", "wer", "per_utt", "ctm", "failed"} <= files[0].keys()
+    assert (default / "wer").read_text().startswith("%WER 8.33 [ 1 / 12")
+    if extra:
+        assert len([name for name in files[0] if name.startswith("wer_")]) == 9 and "best_wer" in files[0]
+        assert [utt for j in (1, 2) for utt, _ in read_lattices(launched / f"lat.{j}.gz")] == list(SENTENCES)
+    assert not (launched / "split2").exists()
+    for job in (1, 2):
+        log = (launched / "log" / f"decode.{job}.log").read_text().splitlines()
+        assert f"--job {job} --nj 2" in log[0] and log[-1].startswith("# Ended (code 0)")

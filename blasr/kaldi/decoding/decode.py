@@ -238,6 +238,43 @@ def decode_many(
     return decodings
 
 
+class MatrixShare(Mapping):
+    """The utterances ``keys`` of a mapping of matrices, read from it on access (a job's share of an scp)."""
+
+    def __init__(self, matrices: Mapping[str, np.ndarray], keys: Sequence[str]) -> None:
+        self.matrices, self.utterances = matrices, list(keys)
+
+    def __getitem__(self, utterance: str) -> np.ndarray:
+        return self.matrices[utterance]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.utterances)
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+
+def job_share(loglikes: Matrices, job: int, num_jobs: int) -> MatrixShare:
+    """Share ``job`` (1-based) of ``num_jobs`` of ``loglikes``' utterances: the contiguous share
+    :func:`decode_many` gives its process ``job`` (empty when there are fewer utterances than jobs)."""
+    if not 1 <= job <= num_jobs:
+        raise ValueError(f"job {job} is not one of 1..{num_jobs}")
+    matrices = _as_mapping(loglikes)
+    utterances = list(matrices)
+    shares = contiguous_shares(utterances, min(num_jobs, len(utterances)) or 1)
+    return MatrixShare(matrices, shares[job - 1] if job <= len(shares) else [])
+
+
+def sweep_grid(lm_weights: Sequence[float], word_insertion_penalties: Sequence[float], **options: Any
+               ) -> tuple[list[tuple[float, float]], list[DecodeOptions], DecodeOptions]:
+    """:func:`sweep`'s settings: ``(LM weight, penalty)`` in ``score_kaldi.sh``'s order (penalty outer), their
+    :class:`DecodeOptions` (acoustic scale ``1 / LM weight``) and the lattice decoding's options."""
+    grid = [(float(lm_weight), float(penalty)) for penalty in word_insertion_penalties for lm_weight in lm_weights]
+    settings = [DecodeOptions(**{**options, "acoustic_scale": 1.0 / lm_weight, "word_insertion_penalty": penalty})
+                for lm_weight, penalty in grid]
+    return grid, settings, DecodeOptions(**{**options, "word_insertion_penalty": 0.0})
+
+
 def _shareable_source(loglikes: Matrices, matrices: Mapping[str, np.ndarray]) -> Matrices:
     """What a worker process needs to read its utterances: the script's path, a mapping that computes its
     matrices where it is used (``crosses_processes``, e.g. :class:`blasr.inference.NetworkScores`), or the
@@ -601,6 +638,7 @@ def sweep(
     num_jobs: int = 1,
     rescore: bool = False,
     log_dir: str | os.PathLike | None = None,
+    decoded: Sequence[Decoding] | None = None,
     **options: Any,
 ) -> Sweep:
     """Kaldi's ``score_kaldi.sh`` sweep: for every word-insertion penalty and LM weight (acoustic scale
@@ -612,16 +650,15 @@ def sweep(
     By default every setting is searched on its own (``options``: :class:`DecodeOptions`); with
     ``rescore=True`` each utterance is decoded once into a lattice (acoustic scale 0.1 unless given) and
     every setting rescores it.
-    ``num_jobs`` processes share the utterances (:func:`decode_many`, with its ``log_dir``)."""
-    grid = [(float(lm_weight), float(penalty)) for penalty in word_insertion_penalties for lm_weight in lm_weights]
-    settings = [DecodeOptions(**{**options, "acoustic_scale": 1.0 / lm_weight, "word_insertion_penalty": penalty})
-                for lm_weight, penalty in grid]
-    lattice_options = DecodeOptions(**{**options, "word_insertion_penalty": 0.0})
+    ``num_jobs`` processes share the utterances (:func:`decode_many`, with its ``log_dir``). ``decoded``: the
+    decodings of :func:`sweep_grid`'s settings, done elsewhere (a launcher's jobs); only scored here."""
+    grid, settings, lattice_options = sweep_grid(lm_weights, word_insertion_penalties, **options)
     results: dict[tuple[float, float], ErrorCounts] = {}
     decodings: dict[tuple[float, float], Decoding] = {}
     start = time.perf_counter()
-    decoded = decode_many(loglikes, graph, transition_model, words, settings, num_jobs, lattice_options, rescore,
-                          log_dir)
+    if decoded is None:
+        decoded = decode_many(loglikes, graph, transition_model, words, settings, num_jobs, lattice_options,
+                              rescore, log_dir)
     for setting, decoding in zip(grid, decoded):
         decodings[setting] = decoding
         results[setting] = score(refs, decoding.hyps, ignore).total
