@@ -85,7 +85,7 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   log "stage 1: 64-bin log-mel features (16 kHz, snip-edges true)"
   for part in train dev "${tests[@]}"; do
     python -m blasr.features --cuts "$data/corpus/$part/cuts.jsonl.gz" --out "$data/fbank/$part" \
-      --sample-rate 16000 --nj "$nj"
+      --sample-rate 16000 --nj "$nj" ${cmd_opts[@]+"${cmd_opts[@]}"}
   done
 fi
 
@@ -111,11 +111,12 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   # the LM weight and insertion penalty are chosen on dev and applied to test, as the paper did
   python -m blasr.decode --graph "$exp/gmm/tri/graph" --model "$exp/gmm/tri/final.mdl" \
     --loglikes "scp:$exp/gmm/tri/loglikes_dev/loglikes.scp" --text "$data/corpus/dev/text" \
-    --out "$exp/gmm/tri/decode_dev" --sweep 3:15 --nj "$nj"
+    --out "$exp/gmm/tri/decode_dev" --sweep 3:15 --nj "$nj" ${cmd_opts[@]+"${cmd_opts[@]}"}
   for part in "${tests[@]}"; do
     python -m blasr.decode --graph "$exp/gmm/tri/graph" --model "$exp/gmm/tri/final.mdl" \
       --loglikes "scp:$exp/gmm/tri/loglikes_$part/loglikes.scp" --text "$data/corpus/$part/text" \
-      --out "$exp/gmm/tri/decode_$part" --setting-from "$exp/gmm/tri/decode_dev" --nj "$nj"
+      --out "$exp/gmm/tri/decode_$part" --setting-from "$exp/gmm/tri/decode_dev" --nj "$nj" \
+        ${cmd_opts[@]+"${cmd_opts[@]}"}
   done
   if [ "$train_set" = train_mc ]; then
     # the networks' training data: Kaldi's 3-way speed copies, realigned by the GMM (never stretched), and an
@@ -126,7 +127,7 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
       --speeds "${speed_list[@]}" ${augment_list[@]+--augment "${augment_list[@]}"} --augment-copies one \
       --seed "$seed"
     python -m blasr.features --cuts "$data/corpus/train_mc/cuts.jsonl.gz" --out "$data/fbank/train_mc" \
-      --sample-rate 16000 --nj "$nj"
+      --sample-rate 16000 --nj "$nj" ${cmd_opts[@]+"${cmd_opts[@]}"}
     mc_ali="$exp/gmm/tri_ali"
     if [ "${speed_list[*]}" != "1.0" ]; then
       mc_ali="$exp/gmm/tri_ali_mc"
@@ -160,7 +161,7 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
     log "stage 4: export $arch log-likelihoods (log-posteriors minus log-priors) for dev and ${tests[*]}"
     for part in dev "${tests[@]}"; do
       python -m blasr.export --model "$exp/$arch/final.pt" --data "$data/fbank/$part/cuts.jsonl.gz" \
-        --out "$exp/$arch/loglikes_$part" --device cpu
+        --out "$exp/$arch/loglikes_$part" --device cpu --nj "$nj" ${cmd_opts[@]+"${cmd_opts[@]}"}
     done
   done
 fi
@@ -176,11 +177,12 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     log "stage 5: decode and score $arch (LM weight and penalty chosen on dev)"
     python -m blasr.decode --graph "$exp/gmm/tri/graph" --model "$exp/gmm/tri/final.mdl" \
       --loglikes "scp:$exp/$arch/loglikes_dev/loglikes.scp" --text "$data/corpus/dev/text" \
-      --out "$exp/$arch/decode_dev" --sweep 3:15 --nj "$nj"
+      --out "$exp/$arch/decode_dev" --sweep 3:15 --nj "$nj" ${cmd_opts[@]+"${cmd_opts[@]}"}
     for part in "${tests[@]}"; do
       python -m blasr.decode --graph "$exp/gmm/tri/graph" --model "$exp/gmm/tri/final.mdl" \
         --loglikes "scp:$exp/$arch/loglikes_$part/loglikes.scp" --text "$data/corpus/$part/text" \
-        --out "$exp/$arch/decode_$part" --setting-from "$exp/$arch/decode_dev" --nj "$nj"
+        --out "$exp/$arch/decode_$part" --setting-from "$exp/$arch/decode_dev" --nj "$nj" \
+          ${cmd_opts[@]+"${cmd_opts[@]}"}
     done
     systems+=(--system "$arch=$exp/$arch")
   done

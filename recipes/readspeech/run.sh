@@ -73,7 +73,7 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   log "stage 1: 64-bin log-mel features (16 kHz, snip-edges true)"
   for part in train dev test; do
     python -m blasr.features --cuts "$data/corpus/$part/cuts.jsonl.gz" --out "$data/fbank/$part" \
-      --sample-rate 16000 --nj "$nj"
+      --sample-rate 16000 --nj "$nj" ${cmd_opts[@]+"${cmd_opts[@]}"}
   done
 fi
 
@@ -119,10 +119,11 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   done
   python -m blasr.decode --graph "$graph" --model "$exp/gmm/tri/final.mdl" \
     --loglikes "scp:$exp/gmm/tri/loglikes_dev/loglikes.scp" --text "$data/corpus/dev/text" \
-    --out "$exp/gmm/tri/decode_dev" --sweep "$lm_weights" --lattices "${decode_opts[@]}"
+    --out "$exp/gmm/tri/decode_dev" --sweep "$lm_weights" --lattices "${decode_opts[@]}" ${cmd_opts[@]+"${cmd_opts[@]}"}
   python -m blasr.decode --graph "$graph" --model "$exp/gmm/tri/final.mdl" \
     --loglikes "scp:$exp/gmm/tri/loglikes_test/loglikes.scp" --text "$data/corpus/test/text" \
-    --out "$exp/gmm/tri/decode_test" --setting-from "$exp/gmm/tri/decode_dev" "${decode_opts[@]}"
+    --out "$exp/gmm/tri/decode_test" --setting-from "$exp/gmm/tri/decode_dev" "${decode_opts[@]}" \
+      ${cmd_opts[@]+"${cmd_opts[@]}"}
 fi
 
 overrides=()
@@ -147,7 +148,7 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     log "stage 5: export $arch log-likelihoods (log-posteriors minus log-priors) for dev and test"
     for part in dev test; do
       python -m blasr.export --model "$exp/$arch/final.pt" --data "$data/fbank/$part/cuts.jsonl.gz" \
-        --out "$exp/$arch/loglikes_$part" --device cpu
+        --out "$exp/$arch/loglikes_$part" --device cpu --nj "$nj" ${cmd_opts[@]+"${cmd_opts[@]}"}
     done
   done
 fi
@@ -162,10 +163,11 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
     log "stage 6: decode and score $arch (LM weight and penalty chosen on dev)"
     python -m blasr.decode --graph "$graph" --model "$exp/gmm/tri/final.mdl" \
       --loglikes "scp:$exp/$arch/loglikes_dev/loglikes.scp" --text "$data/corpus/dev/text" \
-      --out "$exp/$arch/decode_dev" --sweep "$lm_weights" --lattices "${decode_opts[@]}"
+      --out "$exp/$arch/decode_dev" --sweep "$lm_weights" --lattices "${decode_opts[@]}" ${cmd_opts[@]+"${cmd_opts[@]}"}
     python -m blasr.decode --graph "$graph" --model "$exp/gmm/tri/final.mdl" \
       --loglikes "scp:$exp/$arch/loglikes_test/loglikes.scp" --text "$data/corpus/test/text" \
-      --out "$exp/$arch/decode_test" --setting-from "$exp/$arch/decode_dev" "${decode_opts[@]}"
+      --out "$exp/$arch/decode_test" --setting-from "$exp/$arch/decode_dev" "${decode_opts[@]}" \
+        ${cmd_opts[@]+"${cmd_opts[@]}"}
     systems+=(--system "$arch=$exp/$arch")
   done
   python -m blasr.results "${systems[@]}" --sets dev test --out "$exp/results.md"
