@@ -103,6 +103,7 @@ def decode(args: argparse.Namespace) -> int:
                                  device=args.device, threads=threads)
         # loaded once here (decoding processes load their own copy; with --nj 1 this one scores)
         check_num_pdfs(loglikes.trained.num_classes, read_transition_model(args.model), args.nnet)
+
     def decode_dir(**split):
         return decode_and_score(loglikes, args.graph, args.model, args.out, args.text, args.words, options,
                                 args.sweep, ignore=args.ignore, num_jobs=args.nj, lattices=args.lattices,
@@ -113,7 +114,8 @@ def decode(args: argparse.Namespace) -> int:
         return 0
     with lock_directory(args.out, "wait for it to finish, stop it, or choose another --out"):
         if args.cmd is not None:
-            remove_lattices(args.out)
+            if args.lattices:
+                remove_lattices(args.out)  # an earlier run's lat.J.gz (the jobs write theirs)
             run_jobs(job_command("blasr.decode", args.argv, args.nj), args.nj, Path(args.out) / "log" /
                      "decode.JOB.log", cmd=args.cmd)
         result = decode_dir(from_jobs=args.cmd is not None)
