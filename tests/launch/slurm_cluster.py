@@ -122,8 +122,9 @@ class SlurmCluster:
             "MpiDefault=none",
             "MailProg=/bin/true",
             "ReturnToService=2",
-            # finished jobs stay queryable (scontrol show job) for 5 minutes: launchers read array tasks' exit codes
-            "MinJobAge=300",
+            # sbatch --wait polls every 2 s while that is under MinJobAge / 2, else every 8 s, then 32 s (Slurm's
+            # default of 300 s costs a short job array 10 s); finished jobs stay queryable for 4 s, two polls
+            "MinJobAge=4",
             # a job without --mem gets its share per CPU (Slurm's default is the whole node: one job at a time)
             f"DefMemPerCPU={memory // cpus}",
             f"NodeName={self.node} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={memory} State=UNKNOWN",
