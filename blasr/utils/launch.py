@@ -249,6 +249,9 @@ def run_jobs(command: Sequence[str], num_jobs: int, log: str | os.PathLike, *, c
     if done.returncode == 0:
         return
     failed = [job for job in array.jobs if ended_code(array.log_of(job)) != 0]
+    if not any(array.log_of(job).exists() for job in array.jobs):
+        raise JobsFailed(f"the launcher {cmd!r} exited with status {done.returncode} before any job wrote its log "
+                         f"({array.log}): its message is above", failed, array.log_of(1))
     if not failed:
         raise JobsFailed(f"the launcher {cmd!r} exited with status {done.returncode} though every job's log ends "
                          f"with code 0; the logs: {array.log}")

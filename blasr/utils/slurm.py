@@ -5,7 +5,8 @@ The jobs go into one batch script, ``<log dir>/q/<name>.sh``: task J (Slurm's
 submitting directory, its output into job J's log between ``run.pl``'s header
 and ``# Ended (code C)`` lines; Slurm's own output of task J (a task killed
 before it could write its log) goes to ``q/<name>.J.out``. Each task's exit
-status is read back from its log. Options map to ``sbatch`` options as
+status is read back from its log; an array ``sbatch`` refuses (no job id) is
+:class:`SubmissionRefused` with ``sbatch``'s last error line. Options map to ``sbatch`` options as
 ``slurm.pl``'s configuration does (:data:`DEFAULT_CONFIG`, or the user's
 ``conf/slurm.conf`` with the same syntax: ``command``, ``option NAME=VALUE``,
 ``option NAME=* ... $0``, ``default NAME=VALUE``); ``--max-jobs-run M`` is
@@ -18,10 +19,12 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from blasr.utils.errors import BlasrError
 from blasr.utils.launch import JobArray, JobsFailed, LauncherError, ended_code, jobs_failed
 
 # slurm.pl's default configuration, less its site-specific partitions
@@ -36,6 +39,10 @@ option gpu=0
 option gpu=* --gres=gpu:$0
 """
 NOT_MAPPED = {"max_jobs_run", "tc", "config"}  # the launcher's own options
+
+
+class SubmissionRefused(BlasrError):
+    """``sbatch`` queued nothing (options the cluster cannot satisfy, no such partition): its last error line."""
 
 
 @dataclass
@@ -147,19 +154,31 @@ def run_slurm(array: JobArray, option_words: Sequence[str], config_file: str | N
     script = q_dir / f"{name}.sh"
     script.write_text(batch_script(array, os.getcwd(), options.get("num_threads", "1")))
     command = sbatch_command(array, options, config, where, max_jobs_run, script)
+    for job in array.jobs:  # an earlier run's log must not stand for a task killed before it wrote its own
+        array.log_of(job).unlink(missing_ok=True)
     try:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
     except FileNotFoundError:
         raise LauncherError(f"blasr-slurm: {command[0]} is not on PATH: run on a Slurm submit host") from None
     job_id = ""
     try:
         job_id = (process.stdout.readline().strip().split(";") or [""])[0]
+        errors = process.stderr.read()  # a few lines at most; its end is sbatch's exit
         process.wait()
     except BaseException:
         if job_id:
             subprocess.run(["scancel", job_id], check=False)
         process.kill()
         raise
+    if not job_id and process.returncode != 0:  # no job id: nothing was queued, no task will write a log
+        said = [line.strip() for line in errors.splitlines() if line.strip()]
+        asked = " ".join(config.sbatch_options(options, where))
+        raise SubmissionRefused(f"blasr-slurm: {command[0]} refused the array of {len(array.jobs)} jobs "
+                                f"({asked or 'no options'}; status {process.returncode}): "
+                                f"{said[-1] if said else 'it said nothing'}; ask for what the partition's nodes "
+                                "have (sinfo -N -o '%N %P %c %m %G')")
+    sys.stderr.write(errors)
     return {job: 0 if ended_code(array.log_of(job)) == 0 else 1 for job in array.jobs}
 
 

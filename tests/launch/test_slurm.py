@@ -78,6 +78,8 @@ def test_each_tasks_status_is_collected_and_a_failure_names_its_log(sbatch, tmp_
 
 def test_a_task_killed_before_its_log_points_to_slurms_output(sbatch, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("FAKE_SBATCH_SKIP", "3")
+    (tmp_path / "log").mkdir()
+    (tmp_path / "log" / "k.3.log").write_text("# Ended (code 0) at an earlier run\n")  # not this run's
     assert slurm.main(["JOB=1:3", "log/k.JOB.log", "true"]) == 1
     assert capsys.readouterr().err == ("error: 1 of 3 jobs failed (jobs 3); the log of job 3: log/k.3.log (not "
                                        "written; Slurm's output of the task: log/q/k.3.out)\n")

@@ -52,3 +52,16 @@ def test_run_jobs_through_blasr_slurm(slurm, tmp_path):
     with pytest.raises(JobsFailed, match=r"w2\.2\.log"):
         run_jobs([sys.executable, "-c", "import sys; sys.exit(JOB - 1)"], 2, tmp_path / "log" / "w2.JOB.log",
                  cmd="blasr-slurm")
+
+
+@pytest.mark.parametrize("option, said", [(["--mem", "100000G"], "Requested node configuration is not available"),
+                                          (["--gpu", "1"], "Invalid generic resource")])
+def test_an_array_sbatch_refuses_fails_in_one_line_with_sbatchs_error(slurm, tmp_path, option, said):
+    done = blasr_slurm(*option, "JOB=1:2", "log/x.JOB.log", "true", cwd=tmp_path)
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("error: blasr-slurm: sbatch refused the array of 2 jobs (")
+    assert f"sbatch: error: {said}" in line or said in line, line
+    assert "not written" not in line and "Traceback" not in line
+    with pytest.raises(JobsFailed, match=r"exited with status 1 before any job wrote its log"):
+        run_jobs(["true"], 2, tmp_path / "log" / "y.JOB.log", cmd=f"blasr-slurm {' '.join(option)}")

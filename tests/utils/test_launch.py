@@ -98,10 +98,21 @@ def test_another_launcher_gets_kaldis_arguments_and_its_logs_tell_the_failed_job
 
 
 def test_a_launcher_that_fails_with_clean_logs_is_still_a_failure(tmp_path, monkeypatch):
-    _fake_launcher(tmp_path / "broken.pl", "exit 2")
+    _fake_launcher(tmp_path / "clean.pl", f'for j in 1 2; do echo "# Ended (code 0) at now" > {tmp_path}/x.$j.log; '
+                   'done\nexit 2')
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
-    with pytest.raises(JobsFailed, match=r"2 of 2 jobs failed \(through 'broken.pl', status 2\)"):
-        run_jobs(["true"], 2, tmp_path / "x.JOB.log", cmd="broken.pl")
+    with pytest.raises(JobsFailed, match=r"'clean.pl' exited with status 2 though every job's log ends with code 0"):
+        run_jobs(["true"], 2, tmp_path / "x.JOB.log", cmd="clean.pl")
+
+
+def test_a_launcher_that_fails_before_any_job_says_so(tmp_path, monkeypatch):
+    # as a scheduler refusing the submission: the launcher's own message is the one to read, not a missing log
+    _fake_launcher(tmp_path / "refused.pl", "echo 'refused.pl: no such queue' >&2; exit 2")
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    with pytest.raises(JobsFailed, match=r"'refused.pl' exited with status 2 before any job wrote its log "
+                                         r"\(.*y\.JOB\.log\): its message is above") as failure:
+        run_jobs(["true"], 2, tmp_path / "y.JOB.log", cmd="refused.pl")
+    assert failure.value.failed == [1, 2]
 
 
 def test_launchers_are_found_on_path_or_beside_python(tmp_path, monkeypatch):
