@@ -114,6 +114,14 @@ def test_parallel_processes_are_nj(program, monkeypatch):
         assert not shown & {"--num-jobs", "--jobs", "--njobs", "--processes"}, program
 
 
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_options_are_not_abbreviated(program, monkeypatch):
+    """Options only as spelled (cli.Parser): a program re-run with --cmd finds and drops its --cmd by name."""
+    parser = parser_of(program, monkeypatch)
+    for p in [parser, *subcommands(parser).values()]:
+        assert p.allow_abbrev is False, program
+
+
 @pytest.mark.parametrize("program", ["compute_features", "prepare_digits"])
 def test_old_num_jobs_still_works(program, monkeypatch):
     parser = parser_of(program, monkeypatch)

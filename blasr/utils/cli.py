@@ -69,25 +69,26 @@ class KaldiBoolOptional(KaldiBool):
 
 
 class Parser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose boolean options are :class:`KaldiBool` (subcommands are Parsers too)."""
+    """An ``ArgumentParser`` whose boolean options are :class:`KaldiBool` (subcommands are Parsers too) and
+    whose options are taken only as spelled (no ``--mo`` for ``--model``, as Kaldi's ``ParseOptions``): a
+    program started with ``--cmd`` re-runs itself without its ``--cmd`` and finds that option by name."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
         self.register("action", "store_true", KaldiBool)
         self.register("action", argparse.BooleanOptionalAction, KaldiBoolOptional)
 
     def parse_known_args(self, args=None, namespace=None):
-        """A bare boolean ``--flag`` (or its unique abbreviation) is read as ``--flag=true``, so it never
-        swallows the next word (a positional argument)."""
+        """A bare boolean ``--flag`` is read as ``--flag=true``, so it never swallows the next word (a
+        positional argument)."""
         args = list(sys.argv[1:] if args is None else args)
         booleans = {s: a for a in self._actions if isinstance(a, KaldiBool) for s in a.option_strings}
         for i, arg in enumerate(args):
             if arg == "--":
                 break
             name = arg.split("=", 1)[0]
-            matches = {a for s, a in booleans.items() if s == name or (self.allow_abbrev and s.startswith(name))}
-            exact = booleans.get(name)
-            action = exact or (matches.pop() if len(matches) == 1 and name.startswith("--") else None)
+            action = booleans.get(name)
             if action is None:
                 continue
             if "=" not in arg:

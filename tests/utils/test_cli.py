@@ -97,6 +97,29 @@ def test_other_boolean_values_are_refused(argv, message, capsys):
     assert done.value.code == 2 and message in capsys.readouterr().err
 
 
+def gmm_style_parser():
+    p = cli.parser("blasr.y", None)
+    run = cli.subparser(p.add_subparsers(dest="command"), "run", "h")
+    run.add_argument("--model", help="h")
+    run.add_argument("--cmd", help="h")
+    return p
+
+
+@pytest.mark.parametrize("parser, argv, word", [
+    (kaldi_style_parser, ["--over"], "--over"),
+    (kaldi_style_parser, ["--apply=false"], "--apply=false"),
+    (gmm_style_parser, ["run", "--mo", "m"], "--mo"),
+    (gmm_style_parser, ["run", "--cm", "blasr-run"], "--cm"),
+    (gmm_style_parser, ["run", "--cm=blasr-run"], "--cm=blasr-run"),
+])
+def test_options_are_taken_only_as_spelled(parser, argv, word, capsys):
+    # an abbreviated --cmd would be missed by job_command, which re-runs a program without its --cmd
+    assert gmm_style_parser().parse_args(["run", "--model", "m", "--cmd=blasr-run"]).cmd == "blasr-run"
+    with pytest.raises(SystemExit) as done:
+        parser().parse_args(argv)
+    assert done.value.code == 2 and f"unrecognized arguments: {word}" in capsys.readouterr().err
+
+
 def test_booleans_are_shown_as_kaldi_writes_them():
     text = " ".join(kaldi_style_parser().format_help().split())
     assert "[--overwrite[=true|false]]" in text
