@@ -4,7 +4,7 @@
 #
 #   bash recipes/readspeech/run.sh                    # everything, from a clean clone (see RESULTS.md for times)
 #   bash recipes/readspeech/run.sh --stage 4          # from training on (each stage can be re-run)
-#   bash recipes/readspeech/run.sh --hours 0.03 --num-dev 8 --num-test 8 --num-leaves 60 --total-gauss 400 --epochs 1   # smoke run
+#   bash recipes/readspeech/run.sh --hours 0.03 --num-dev 8 --num-test 8 --num-leaves 200 --total-gauss 400 --epochs 1   # smoke run
 #
 # Stage 0 makes the corpus (espeak-ng and Debian's bible-kjv installed if missing; speakers and
 # sentences of dev / test never in training); 1 computes 64-bin log-mel; 2 builds the lang
