@@ -2,6 +2,7 @@
 
     blasr-slurm --mem 4G --num-threads 2 JOB=1:8 exp/tri/log/align.JOB.log python -m blasr.gmm align ...
     blasr-slurm --config conf/slurm.conf --gpu 1 --time 4:00:00 JOB=1:4 exp/log/x.JOB.log ...
+    blasr-slurm --num-nodes 2 --gpu 8 exp/bl22/log/train.log bash local/slurm_torchrun.sh --nproc-per-node 8 ...
 
 Submits the N jobs as one job array (``sbatch --wait --array=1-N``) that
 runs each job's command through bash in this directory, its output in its
@@ -29,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--num-threads", help="CPUs per job, sbatch --cpus-per-task (default: 1)")
     p.add_argument("--gpu", help="GPUs per job, sbatch --gres=gpu:N (default: 0)")
     p.add_argument("--time", help="time limit per job, sbatch --time (default: the partition's)")
+    p.add_argument("--num-nodes", help="nodes per job, sbatch --nodes=N --ntasks-per-node=1: a job running "
+                                       "local/slurm_torchrun.sh trains on all of them (default: 1)")
     p.add_argument("--max-jobs-run", "-tc", type=int, default=None,
                    help="jobs running at once at most, the array's %%M (default: as many as Slurm allows)")
     p.add_argument("--config", metavar="FILE",

@@ -27,7 +27,8 @@ from pathlib import Path
 from blasr.utils.errors import BlasrError
 from blasr.utils.launch import JobArray, JobsFailed, LauncherError, ended_code, jobs_failed
 
-# slurm.pl's default configuration, less its site-specific partitions
+# slurm.pl's default configuration, less its site-specific partitions; num_nodes (one task per node, for
+# local/slurm_torchrun.sh's srun) is blasr's
 DEFAULT_CONFIG = """\
 command sbatch --export=ALL
 option time=* --time=$0
@@ -37,6 +38,7 @@ option num_threads=* --cpus-per-task=$0
 default gpu=0
 option gpu=0
 option gpu=* --gres=gpu:$0
+option num_nodes=* --nodes=$0 --ntasks-per-node=1
 """
 NOT_MAPPED = {"max_jobs_run", "tc", "config"}  # the launcher's own options
 

@@ -39,10 +39,12 @@ def sbatch(tmp_path, monkeypatch):
 
 
 def test_one_array_with_the_options_mapped_and_a_log_per_job(sbatch, tmp_path):
-    assert slurm.main(["--mem", "4G", "--num-threads", "2", "--gpu", "1", "--max-jobs-run", "2", "-V", "JOB=1:3",
+    assert slurm.main(["--mem", "4G", "--num-threads", "2", "--gpu", "1", "--num-nodes", "2", "--max-jobs-run", "2",
+                       "-V", "JOB=1:3",
                        "exp/log/align.JOB.log", "echo", "job", "JOB", "|", "tr", "a-z", "A-Z"]) == 0
     [args] = sbatch()
-    assert args == ["--export=ALL", "--gres=gpu:1", "--mem=4G", "--cpus-per-task=2", "--array=1-3%2",
+    assert args == ["--export=ALL", "--gres=gpu:1", "--mem=4G", "--cpus-per-task=2", "--nodes=2",
+                    "--ntasks-per-node=1", "--array=1-3%2",
                     "--wait", "--parsable", "--job-name=align", "--output=exp/log/q/align.%a.out",
                     "exp/log/q/align.sh"]
     for job in (1, 2, 3):

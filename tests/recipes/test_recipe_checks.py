@@ -77,3 +77,23 @@ def test_recipes_quote_their_expansions():
     done = subprocess.run(["shellcheck", "--include=SC2086,SC2068,SC2046,SC2206", "--format=gcc", *map(str, SCRIPTS)],
                           capture_output=True, text=True, timeout=120)
     assert done.stdout == "" and done.returncode == 0, done.stdout[-3000:]
+
+
+def test_digits_trains_through_its_train_cmd(tmp_path):
+    data, exp = tmp_path / ODD / "data", tmp_path / ODD / "exp"
+    for part in ("train", "dev"):
+        (data / "targets" / part).mkdir(parents=True)
+        (data / "targets" / part / "num_pdfs").write_text("8\n")
+    options = [RECIPES["digits"], "--stage", 3, "--stop-stage", 3, "--data", data, "--exp", exp, "--archs", "resnet22",
+               "--speeds", "1.0", "--augment", ""]
+    done = run([*options, "--train-cmd", "blasr-run --mem 8G"], timeout=300)
+    # no cut manifest: blasr.train stops on it inside the launcher's job, whose log is Kaldi's exp/ARCH/log/train.log
+    assert done.returncode != 0 and "stage 3: train resnet22 through blasr-run --mem 8G" in done.stderr, done.stderr
+    log = (exp / "resnet22" / "log" / "train.log").read_text()
+    assert log.startswith("# python -m blasr.train --arch resnet22 ") and f"{data}/targets/train/cuts.jsonl.gz" in log
+    assert log.splitlines()[-1].startswith("# Ended (code 1)")
+    # several processes go through local/slurm_torchrun.sh, which needs the Slurm job --train-cmd submits
+    done = run([*options, "--train-nproc", 2], {"SLURM_JOB_ID": ""}, timeout=300)
+    assert done.returncode != 0 and "slurm_torchrun.sh: not inside a Slurm job" in done.stderr, done.stderr
+    done = run([*options, "--train-nproc", "two"])
+    assert done.returncode == 1 and "--train-nproc must be a whole number" in done.stderr
