@@ -45,9 +45,12 @@ epochs=                   # empty: the config's
 width=                    # empty: the config's
 threads=2                 # torch threads for training and export
 cmd=                      # cmd.sh: launcher of the jobs (blasr-run, "blasr-slurm --mem 4G", queue.pl; docs/cluster.md)
+train_cmd=                # cmd.sh's cuda_cmd: launcher of the training, one job per network (e.g. "blasr-slurm --mem 8G")
+train_nproc=0             # training processes per node through local/slurm_torchrun.sh (a Slurm --train-cmd; 0: plain python)
 blasr_option_names="stage stop_stage nj seed hours num_dev num_test data exp lm_order lm_prune mono_utterances
   mono_iters mono_gauss tri_iters num_leaves total_gauss lm_weights beam lattice_beam max_active archs train_config
-  epochs width threads cmd"
+  epochs width threads cmd
+  train_cmd train_nproc"
 
 . ../../local/log.sh
 . ../../local/stages.sh
@@ -129,13 +132,22 @@ fi
 overrides=()
 [ -n "$epochs" ] && overrides+=(--epochs "$epochs")
 [ -n "$width" ] && overrides+=(--width "$width")
+[[ $train_nproc =~ ^[0-9]+$ ]] || die "--train-nproc must be a whole number (0: one plain process), not '$train_nproc'"
+train=(python -m blasr.train)
+if [ "$train_nproc" -gt 0 ]; then  # one torchrun per node of the Slurm job --train-cmd submits (docs/cluster.md)
+  train=(bash ../../local/slurm_torchrun.sh --nproc-per-node "$train_nproc")
+fi
+train_launcher=()
+if [ -n "$train_cmd" ]; then read -r -a train_launcher <<< "$train_cmd"; fi  # split as Kaldi's $cuda_cmd
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   needs 4 "give --train-config an existing file" "$train_config"
   needs 4 2 "$data/targets/train/num_pdfs" "$data/targets/dev/num_pdfs"
   for arch in "${arch_list[@]}"; do
-    log "stage 4: train $arch (chunk mode, CPU, $threads threads)"
-    python -m blasr.train --arch "$arch" --config "$train_config" ${overrides[@]+"${overrides[@]}"} \
+    log "stage 4: train $arch${train_cmd:+ through $train_cmd (log: $exp/$arch/log/train.log)} (chunk mode, CPU, $threads threads)"
+    train_line=("${train[@]}")
+    if [ -n "$train_cmd" ]; then train_line=("${train_launcher[@]}" "$exp/$arch/log/train.log" "${train[@]}"); fi
+    "${train_line[@]}" --arch "$arch" --config "$train_config" ${overrides[@]+"${overrides[@]}"} \
       --data "$data/targets/train/cuts.jsonl.gz" --valid-data "$data/targets/dev/cuts.jsonl.gz" \
       --exp "$exp/$arch" --resume auto
   done

@@ -79,16 +79,19 @@ def test_recipes_quote_their_expansions():
     assert done.stdout == "" and done.returncode == 0, done.stdout[-3000:]
 
 
-def test_digits_trains_through_its_train_cmd(tmp_path):
+@pytest.mark.parametrize("recipe, stage, extra", [("digits", 3, ["--speeds", "1.0", "--augment", ""]),
+                                                  ("readspeech", 4, [])])
+def test_the_training_stage_runs_through_its_train_cmd(recipe, stage, extra, tmp_path):
     data, exp = tmp_path / ODD / "data", tmp_path / ODD / "exp"
     for part in ("train", "dev"):
         (data / "targets" / part).mkdir(parents=True)
         (data / "targets" / part / "num_pdfs").write_text("8\n")
-    options = [RECIPES["digits"], "--stage", 3, "--stop-stage", 3, "--data", data, "--exp", exp, "--archs", "resnet22",
-               "--speeds", "1.0", "--augment", ""]
+    options = [RECIPES[recipe], "--stage", stage, "--stop-stage", stage, "--data", data, "--exp", exp,
+               "--archs", "resnet22", *extra]
     done = run([*options, "--train-cmd", "blasr-run --mem 8G"], timeout=300)
     # no cut manifest: blasr.train stops on it inside the launcher's job, whose log is Kaldi's exp/ARCH/log/train.log
-    assert done.returncode != 0 and "stage 3: train resnet22 through blasr-run --mem 8G" in done.stderr, done.stderr
+    assert done.returncode != 0, done.stderr
+    assert f"stage {stage}: train resnet22 through blasr-run --mem 8G" in done.stderr
     log = (exp / "resnet22" / "log" / "train.log").read_text()
     assert log.startswith("# python -m blasr.train --arch resnet22 ") and f"{data}/targets/train/cuts.jsonl.gz" in log
     assert log.splitlines()[-1].startswith("# Ended (code 1)")
