@@ -114,7 +114,7 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   # the LM weight and insertion penalty are chosen on dev and applied to test, as the paper did
   python -m blasr.decode --graph "$exp/gmm/tri/graph" --model "$exp/gmm/tri/final.mdl" \
     --loglikes "scp:$exp/gmm/tri/loglikes_dev/loglikes.scp" --text "$data/corpus/dev/text" \
-    --out "$exp/gmm/tri/decode_dev" --sweep 3:15 --nj "$nj" ${cmd_opts[@]+"${cmd_opts[@]}"}
+    --out "$exp/gmm/tri/decode_dev" --sweep 3:15 --lattices --nj "$nj" ${cmd_opts[@]+"${cmd_opts[@]}"}
   for part in "${tests[@]}"; do
     python -m blasr.decode --graph "$exp/gmm/tri/graph" --model "$exp/gmm/tri/final.mdl" \
       --loglikes "scp:$exp/gmm/tri/loglikes_$part/loglikes.scp" --text "$data/corpus/$part/text" \
@@ -189,7 +189,7 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     log "stage 5: decode and score $arch (LM weight and penalty chosen on dev)"
     python -m blasr.decode --graph "$exp/gmm/tri/graph" --model "$exp/gmm/tri/final.mdl" \
       --loglikes "scp:$exp/$arch/loglikes_dev/loglikes.scp" --text "$data/corpus/dev/text" \
-      --out "$exp/$arch/decode_dev" --sweep 3:15 --nj "$nj" ${cmd_opts[@]+"${cmd_opts[@]}"}
+      --out "$exp/$arch/decode_dev" --sweep 3:15 --lattices --nj "$nj" ${cmd_opts[@]+"${cmd_opts[@]}"}
     for part in "${tests[@]}"; do
       python -m blasr.decode --graph "$exp/gmm/tri/graph" --model "$exp/gmm/tri/final.mdl" \
         --loglikes "scp:$exp/$arch/loglikes_$part/loglikes.scp" --text "$data/corpus/$part/text" \
