@@ -33,8 +33,8 @@ mono_utterances=500       # shortest utterances for the monophones
 mono_iters=25             # EM passes (Kaldi's 40 and 35; fewer, as the digits recipe, for time)
 mono_gauss=1000
 tri_iters=20
-num_leaves=2500           # tree leaves asked = CD states = network classes (the tree's merge keeps about 4 in 5)
-total_gauss=12500         # 5 per leaf asked
+num_leaves=2600           # tree leaves asked = CD states = network classes (the tree's merge keeps about 4 in 5)
+total_gauss=13000         # 5 per leaf asked
 lm_weights=5:15           # the dev sweep: LM weights LO:HI x penalties 0, 0.5, 1 (rescoring one lattice each)
 beam=10.0                 # decoding beam, lattice beam and active states (Kaldi: 13, 8 and 7000; narrower for
 lattice_beam=6.0          # time on 2 cores: the dev lattices' search has no active-state limit)
