@@ -81,6 +81,12 @@ def bash_line(words: Sequence[str]) -> str:
     return " ".join(w if re.fullmatch(r"\S+", w) else f"'{w}'" if '"' in w else f'"{w}"' for w in words)
 
 
+def shell_word(word: str) -> str:
+    """An argv word as it must stand in a launcher's bash line: shell-quoted (``<unk>`` is no redirection,
+    ``[noise]`` no glob) unless it holds blanks, which ``run.pl``'s own double quotes keep together."""
+    return word if re.search(r"\s", word) else shlex.quote(word)
+
+
 def split_launcher_words(words: Sequence[str], launcher: str) -> tuple[list[str], JobArray]:
     """``[options] [JOB=1:N] [options] LOGFILE command...`` as ``run.pl`` reads it: the option words (each
     option takes one value; ``-V`` none, ``-pe`` two) and the :class:`JobArray`."""
@@ -227,11 +233,12 @@ def job_command(module: str, argv: Sequence[str], num_jobs: int) -> list[str]:
 
 
 def run_jobs(command: Sequence[str], num_jobs: int, log: str | os.PathLike, *, cmd: str | None = None) -> None:
-    """Run argv ``command`` (every "JOB" inside an argument replaced by the job index) as jobs 1..num_jobs
+    """Run argv ``command`` (every "JOB" inside an argument replaced by the job index; each word without blanks
+    shell-quoted, :func:`shell_word`, so the job gets it as given) as jobs 1..num_jobs
     through the Kaldi-style launcher string ``cmd`` (split with shlex; e.g. "blasr-run", "queue.pl --mem 4G",
     "blasr-slurm --mem 4G"); None = blasr's local launcher called in-process. ``log`` contains "JOB". Waits;
     raises :class:`JobsFailed` naming the failed jobs and the first one's log."""
-    array = JobArray("JOB", 1, num_jobs, os.fspath(log), [str(word) for word in command])
+    array = JobArray("JOB", 1, num_jobs, os.fspath(log), [shell_word(str(word)) for word in command])
     if num_jobs < 1:
         raise LauncherError(f"num_jobs must be at least 1, not {num_jobs}")
     if "JOB" not in array.log and num_jobs > 1:

@@ -1,3 +1,4 @@
+import json
 import os
 import stat
 import sys
@@ -47,6 +48,17 @@ def _tree(tmp_path, num_jobs):
 
 
 WRITE = [PY, "-c", "import sys; open(sys.argv[1], 'w').write(sys.argv[2])"]
+
+
+@pytest.mark.parametrize("cmd", [None, "blasr-run"])
+def test_run_jobs_passes_each_word_as_given(cmd, tmp_path, monkeypatch):
+    # an argv word is no shell syntax in the job: '<unk>' no redirection, '[noise]' no glob (a file 'n' is here)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "n").write_text("")
+    words = ["<unk>", "[noise]", "it's", "$HOME", "a;b", "x|y", "", "two words"]
+    run_jobs([PY, "-c", "import sys, json; open(sys.argv[1], 'w').write(json.dumps(sys.argv[2:]))",
+              f"{tmp_path}/out.JOB", *words, "JOB"], 2, tmp_path / "log" / "w.JOB.log", cmd=cmd)
+    assert _tree(tmp_path, 2) == [json.dumps([*words, "1"]), json.dumps([*words, "2"])]
 
 
 @pytest.mark.parametrize("cmd", [None, "blasr-run", "blasr-run --max-jobs-run 1 --mem 4G"])
