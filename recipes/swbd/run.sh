@@ -7,6 +7,8 @@
 #       --kaldi-ali-dir /kaldi/egs/swbd/s5c/exp/tri4_ali_nodup --kaldi-lang /kaldi/egs/swbd/s5c/data/lang
 #   bash recipes/swbd/run.sh ... --stage 3                 # from training on (any stage can be re-run)
 #   bash recipes/swbd/run.sh ... --stage 3 --stop-stage 3 --archs bl_resnet22_a2b3 --ngpu 2
+#   bash recipes/swbd/run.sh ... --nj 50 --cmd "blasr-slurm --mem 4G" --train-cmd "blasr-slurm --gpu 2" --ngpu 2
+#                                                          # on Slurm: jobs and training as Kaldi's cmd.sh (docs/cluster.md)
 #
 # 0 prepares the data (lhotse recipes; Kaldi ids, text normalisation, train_dev / train_nodup, 8 kHz
 # per-side cuts, the ms98 dict); 1 computes 64-bin log-mel; 2 gives every training utterance its pdf-ids:
@@ -20,7 +22,8 @@ cd "$(dirname "$0")"
 
 stage=0
 stop_stage=100
-nj=4                      # parallel jobs (features, dev alignment, decoding)
+nj=4                      # parallel jobs (features, GMM passes, alignment, export, decoding)
+cmd=                      # cmd.sh: launcher of the jobs (blasr-run, "blasr-slurm --mem 4G", queue.pl; docs/cluster.md)
 data=data                 # corpus, features, lang
 exp=exp                   # targets, models, decodings
 # LDC corpora (see blasr/data/swbd.py and blasr/data/rt.py for the layouts)
@@ -56,6 +59,9 @@ ngpu=$(bash ../../local/num_gpus.sh)  # processes per node under torchrun (defau
                           # 0: python -m blasr.train (CPU or one GPU)
 nnodes=1
 rdzv_endpoint=localhost:29500   # with nnodes > 1: host:port of node 0 (run the stage on every node)
+train_cmd=                # cmd.sh's cuda_cmd: launcher of the training, one job per network (e.g. "blasr-slurm --gpu 2")
+train_nproc=0             # training processes per node through local/slurm_torchrun.sh (a Slurm --train-cmd, any
+                          # number of nodes; replaces --ngpu / --nnodes); 0: torchrun over --ngpu as above
 device=                   # export device: empty = cuda when available
 # decoding
 tune_set=                 # empty: rt02 if given, else rt03, else train_dev
@@ -66,7 +72,8 @@ store_loglikes=true       # false: decode straight from the network (blasr.decod
 blasr_option_names="stage stop_stage nj data exp swbd_dir swbd_transcripts fisher_dir fisher_transcripts
   eval2000_dir eval2000_transcripts rt03_dir rt02_dir train_dev_size max_duplicates kaldi_ali_dir
   kaldi_dev_ali_dir kaldi_lang kaldi_graph arpa num_leaves total_gauss mono_utterances mono_iters tri_iters
-  boost_silence archs train_config epochs width ngpu nnodes rdzv_endpoint device tune_set prior_scales lm_weights store_loglikes"
+  boost_silence archs train_config epochs width ngpu nnodes rdzv_endpoint device tune_set prior_scales lm_weights store_loglikes
+  cmd train_cmd train_nproc"
 
 . ../../local/log.sh
 . ../../local/stages.sh
@@ -74,6 +81,12 @@ blasr_option_names="stage stop_stage nj data exp swbd_dir swbd_transcripts fishe
 . ../../local/env.sh
 [[ $ngpu =~ ^[0-9]+$ ]] || die "--ngpu must be a whole number (0: no torchrun), not '$ngpu'"
 [[ $nnodes =~ ^[1-9][0-9]*$ ]] || die "--nnodes must be a positive whole number, not '$nnodes'"
+[[ $train_nproc =~ ^[0-9]+$ ]] || die "--train-nproc must be a whole number (0: torchrun over --ngpu), not '$train_nproc'"
+if [ "$train_nproc" -gt 0 ] && [ "$nnodes" -gt 1 ]; then
+  die "--train-nproc takes its nodes from the Slurm job (--train-cmd \"blasr-slurm --num-nodes $nnodes ...\"), not --nnodes"
+fi
+cmd_opts=()
+if [ -n "$cmd" ]; then cmd_opts=(--cmd "$cmd"); fi  # given to every program that runs jobs
 # list options, split on white space only (never globbed)
 read -r -d '' -a arch_list <<< "$archs" || true
 read -r -d '' -a prior_scale_list <<< "$prior_scales" || true
@@ -125,7 +138,7 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   log "stage 1: 64-bin log-mel features (8 kHz, snip-edges true) for ${feature_sets[*]}"
   for set in "${feature_sets[@]}"; do
     python -m blasr.features --cuts "$corpus/$set/cuts.jsonl.gz" --out "$data/fbank/$set" \
-      --sample-rate 8000 --num-mel-bins 64 --nj "$nj"
+      --sample-rate 8000 --num-mel-bins 64 --nj "$nj" ${cmd_opts[@]+"${cmd_opts[@]}"}
   done
 fi
 
@@ -163,9 +176,11 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     python -m blasr.prepare_lang "$corpus/dict" "$data/lang" --oov '<unk>' --arpa "$arpa" --unknown-lm-words skip
     python -m blasr.gmm train --data "$data/fbank/train_nodup/cuts.jsonl.gz" --lang "$data/lang" --exp "$exp/gmm" \
       --mono-utterances "$mono_utterances" --mono-iters "$mono_iters" --tri-iters "$tri_iters" \
-      --num-leaves "$num_leaves" --total-gauss "$total_gauss" --boost-silence "$boost_silence" --map-oov
+      --num-leaves "$num_leaves" --total-gauss "$total_gauss" --boost-silence "$boost_silence" --map-oov \
+      --nj "$nj" ${cmd_opts[@]+"${cmd_opts[@]}"}
     python -m blasr.gmm align --model "$exp/gmm/tri" --data "$data/fbank/train_dev/cuts.jsonl.gz" \
-      --lang "$data/lang" --out "$exp/gmm/tri_ali_dev" --boost-silence "$boost_silence" --map-oov --nj "$nj"
+      --lang "$data/lang" --out "$exp/gmm/tri_ali_dev" --boost-silence "$boost_silence" --map-oov --nj "$nj" \
+      ${cmd_opts[@]+"${cmd_opts[@]}"}
     python -m blasr.targets --cuts "$data/fbank/train_nodup/cuts.jsonl.gz" --ali-dir "$exp/gmm/tri_ali" \
       --out "$exp/targets/train_nodup"
     python -m blasr.targets --cuts "$data/fbank/train_dev/cuts.jsonl.gz" --ali-dir "$exp/gmm/tri_ali_dev" \
@@ -177,7 +192,9 @@ fi
 overrides=()
 [ -n "$epochs" ] && overrides+=(--epochs "$epochs")
 [ -n "$width" ] && overrides+=(--width "$width")
-if [ "$ngpu" -gt 0 ] && [ "$nnodes" -gt 1 ]; then
+if [ "$train_nproc" -gt 0 ]; then  # one torchrun per node of the Slurm job --train-cmd submits (docs/cluster.md)
+  train=(bash ../../local/slurm_torchrun.sh --nproc-per-node "$train_nproc")
+elif [ "$ngpu" -gt 0 ] && [ "$nnodes" -gt 1 ]; then
   train=(torchrun --nnodes "$nnodes" --nproc-per-node "$ngpu" --rdzv-backend c10d --rdzv-endpoint "$rdzv_endpoint"
          --rdzv-id blasr-swbd -m blasr.train)
 elif [ "$ngpu" -gt 0 ]; then
@@ -185,6 +202,8 @@ elif [ "$ngpu" -gt 0 ]; then
 else
   train=(python -m blasr.train)
 fi
+train_launcher=()
+if [ -n "$train_cmd" ]; then read -r -a train_launcher <<< "$train_cmd"; fi  # split as Kaldi's $cuda_cmd
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   needs 3 "give --train-config an existing file" "$train_config"
@@ -195,8 +214,11 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
     valid=(--valid-data "$exp/targets/train_dev/cuts.jsonl.gz")
   fi
   for arch in "${arch_list[@]}"; do
-    log "stage 3: train $arch (${train[*]:0:3}; $train_config; resumes from its newest checkpoint)"
-    "${train[@]}" --arch "$arch" --config "$train_config" ${overrides[@]+"${overrides[@]}"} \
+    log "stage 3: train $arch (${train[*]}${train_cmd:+ through $train_cmd, log $exp/$arch/log/train.log};" \
+      "$train_config; resumes from its newest checkpoint)"
+    train_line=("${train[@]}")
+    if [ -n "$train_cmd" ]; then train_line=("${train_launcher[@]}" "$exp/$arch/log/train.log" "${train[@]}"); fi
+    "${train_line[@]}" --arch "$arch" --config "$train_config" ${overrides[@]+"${overrides[@]}"} \
       --data "$exp/targets/train_nodup/cuts.jsonl.gz" ${valid[@]+"${valid[@]}"} \
       --exp "$exp/$arch" --resume auto
   done
@@ -217,7 +239,8 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
     for ps in "${prior_scale_list[@]}"; do
       if $store_loglikes; then
         python -m blasr.export --model "$exp/$arch/final.pt" --data "$data/fbank/$tune_set/cuts.jsonl.gz" \
-          --out "$exp/$arch/loglikes_${tune_set}_ps$ps" --prior-scale "$ps" ${export_opts[@]+"${export_opts[@]}"}
+          --out "$exp/$arch/loglikes_${tune_set}_ps$ps" --prior-scale "$ps" ${export_opts[@]+"${export_opts[@]}"} \
+          --nj "$nj" ${cmd_opts[@]+"${cmd_opts[@]}"}
         scores=(--loglikes "scp:$exp/$arch/loglikes_${tune_set}_ps$ps/loglikes.scp")
       else
         scores=(--nnet "$exp/$arch/final.pt" --data "$data/fbank/$tune_set/cuts.jsonl.gz" --prior-scale "$ps"
@@ -225,7 +248,7 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
       fi
       python -m blasr.decode --graph "$graph" --model "$ali_model/final.mdl" "${scores[@]}" \
         --text "$corpus/$tune_set/text" --out "$exp/$arch/decode_${tune_set}_ps$ps" --sweep "$lm_weights" \
-        --nj "$nj" --ignore "${ignore[@]}"
+        --nj "$nj" --ignore "${ignore[@]}" ${cmd_opts[@]+"${cmd_opts[@]}"}
       dirs+=("$exp/$arch/decode_${tune_set}_ps$ps")
     done
     best=$(bash ../../local/best_wer_dir.sh "${dirs[@]}")
@@ -236,7 +259,8 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
     if $store_loglikes; then  # else stage 5 scores the test sets with the network itself
       for set in ${test_sets[@]+"${test_sets[@]}"}; do
         python -m blasr.export --model "$exp/$arch/final.pt" --data "$data/fbank/$set/cuts.jsonl.gz" \
-          --out "$exp/$arch/loglikes_$set" --prior-scale "$ps" ${export_opts[@]+"${export_opts[@]}"}
+          --out "$exp/$arch/loglikes_$set" --prior-scale "$ps" ${export_opts[@]+"${export_opts[@]}"} \
+          --nj "$nj" ${cmd_opts[@]+"${cmd_opts[@]}"}
       done
     fi
   done
@@ -261,7 +285,8 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
       $store_loglikes || scores=(--nnet "$exp/$arch/final.pt" --data "$data/fbank/$set/cuts.jsonl.gz"
         --prior-scale "$(cat "$exp/$arch/prior_scale")" ${export_opts[@]+"${export_opts[@]}"})
       python -m blasr.decode --graph "$graph" --model "$ali_model/final.mdl" "${scores[@]}" \
-        --out "$exp/$arch/decode_$set" --setting-from "$exp/$arch/decode_$tune_set" --nj "$nj"
+        --out "$exp/$arch/decode_$set" --setting-from "$exp/$arch/decode_$tune_set" --nj "$nj" \
+        ${cmd_opts[@]+"${cmd_opts[@]}"}
       refs=(--text "$corpus/$set/text")
       [ -f "$corpus/$set/stm" ] && refs=(--stm "$corpus/$set/stm")
       [ -f "$corpus/$set/glm" ] && refs+=(--glm "$corpus/$set/glm")

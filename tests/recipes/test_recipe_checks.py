@@ -100,3 +100,28 @@ def test_the_training_stage_runs_through_its_train_cmd(recipe, stage, extra, tmp
     assert done.returncode != 0 and "slurm_torchrun.sh: not inside a Slurm job" in done.stderr, done.stderr
     done = run([*options, "--train-nproc", "two"])
     assert done.returncode == 1 and "--train-nproc must be a whole number" in done.stderr
+
+
+def test_swbd_training_runs_through_its_train_cmd(tmp_path):
+    exp = tmp_path / ODD
+    (exp / "targets" / "train_nodup").mkdir(parents=True)
+    (exp / "targets" / "train_nodup" / "num_pdfs").write_text("8\n")
+    options = [RECIPES["swbd"], "--stage", 3, "--stop-stage", 3, "--exp", exp, "--archs", "resnet22",
+               "--train-config", "conf/debug.yaml"]
+    done = run([*options, "--train-cmd", "blasr-run --mem 8G"], {"CUDA_VISIBLE_DEVICES": ""}, timeout=300)
+    # no cut manifest: blasr.train stops on it inside the launcher's job, whose log is Kaldi's exp/ARCH/log/train.log
+    assert done.returncode != 0, done.stderr
+    assert "stage 3: train resnet22 (python -m blasr.train through blasr-run --mem 8G, log " in done.stderr
+    log = (exp / "resnet22" / "log" / "train.log").read_text()
+    assert log.startswith("# python -m blasr.train --arch resnet22 ") and f"{exp}/targets/train_nodup/cuts" in log
+    assert log.splitlines()[-1].startswith("# Ended (code 1)")
+    # --train-nproc: local/slurm_torchrun.sh (it needs the Slurm job --train-cmd submits), whatever --ngpu says
+    done = run([*options, "--train-nproc", 2, "--ngpu", 2], {"SLURM_JOB_ID": ""}, timeout=300)
+    assert done.returncode != 0 and "slurm_torchrun.sh: not inside a Slurm job" in done.stderr, done.stderr
+    assert "stage 3: train resnet22 (bash ../../local/slurm_torchrun.sh --nproc-per-node 2;" in done.stderr
+    done = run([*options, "--train-nproc", "two"])
+    assert done.returncode == 1 and "--train-nproc must be a whole number" in done.stderr
+    done = run([*options, "--train-nproc", 2, "--nnodes", 2])
+    assert done.returncode == 1 and done.stderr.strip().endswith(
+        "error: --train-nproc takes its nodes from the Slurm job (--train-cmd \"blasr-slurm --num-nodes 2 ...\"), "
+        "not --nnodes"), done.stderr

@@ -1,10 +1,11 @@
 """recipes/swbd/run.sh end to end on a tiny fake corpus in the LDC layouts (tests/data/fake_swbd.py).
 
-Stages 0-1 run once (module fixture); stages 2-5 then run with alignments imported from a fake Kaldi
-``tri4_ali_nodup`` (ids one centisecond off for every third utterance, two jobs, foreign utterances)
-and, marked slow, with alignments from blasr's own GMM and decoding straight from the network
-(``--store-loglikes false``). Tiny settings: 40 tree leaves at most, the debug
-training config (1/16 width, 4 steps), prior scales 0.5 and 1.0, LM weights 5..9.
+Stages 0-1 run once (module fixture, features through ``--cmd blasr-run``); stages 2-5 then run with
+alignments imported from a fake Kaldi ``tri4_ali_nodup`` (ids one centisecond off for every third utterance,
+two jobs, foreign utterances; export and decoding through ``--cmd blasr-run``, training through
+``--train-cmd blasr-run``) and, marked slow, in the default processes, with alignments from blasr's own GMM
+and decoding straight from the network (``--store-loglikes false``). Tiny settings: 40 tree leaves at most, the
+debug training config (1/16 width, 4 steps), prior scales 0.5 and 1.0, LM weights 5..9.
 """
 
 import json
@@ -52,7 +53,7 @@ def prepared(tmp_path_factory):
     sets = ["--data", data, "--swbd-dir", corpus.swbd_dir, "--swbd-transcripts", corpus.swbd_transcripts,
             "--eval2000-dir", corpus.eval2000_dir, "--eval2000-transcripts", corpus.eval2000_transcripts,
             "--rt03-dir", corpus.rt03_dir, "--arpa", corpus.arpa]
-    done = run([*sets, *TINY, "--exp", root / "exp_unused", "--stop-stage", 1])
+    done = run([*sets, *TINY, "--exp", root / "exp_unused", "--stop-stage", 1, "--cmd", "blasr-run"])
     return SimpleNamespace(root=root, corpus=corpus, data=data, options=[*sets, *TINY], log=done.stderr)
 
 
@@ -60,6 +61,15 @@ def wer_line(path):
     match = WER.match(path.read_text())
     assert match, path.read_text()
     return float(match.group(1)), int(match.group(2)), int(match.group(3))
+
+
+def check_job_logs(directory, program, num_jobs=2):
+    """--cmd ran the program as num_jobs launcher jobs, each logged in Kaldi's directory/log/PROGRAM.JOB.log."""
+    for job in range(1, num_jobs + 1):
+        log = (directory / "log" / f"{program}.{job}.log").read_text().splitlines()
+        assert f"--out {directory} " in log[0] and f"--job {job} --nj {num_jobs}" in log[0], log[0]
+        assert log[-1].startswith("# Ended (code 0)"), log[-3:]
+    assert not (directory / "log" / f"{program}.{num_jobs + 1}.log").exists()
 
 
 def check_data_stages(prepared):
@@ -78,13 +88,27 @@ def check_data_stages(prepared):
             samples = round(cut.duration * 8000)
             assert cut.features.num_frames == 1 + (samples - 200) // 80 and cut.features.num_features == 64
     assert {c.recording_id[:3] for c in cuts["eval2000"]} == {"sw_", "en_"}
+    for part in cuts:
+        check_job_logs(fbank / part, "features")
     assert (corpus_dir / "eval2000" / "stm").is_file() and (corpus_dir / "dict" / "lexicon.txt").is_file()
     return cuts
 
 
-def check_decoding_stages(exp, done, stored=True):
+def check_decoding_stages(exp, done, stored=True, launched=False):
+    """Stages 3-5's outputs; launched: stages 4-5 ran with --cmd blasr-run and stage 3 with --train-cmd blasr-run."""
     model = exp / ARCH
     assert (model / "final.pt").is_file() and (model / "train.log").is_file()
+    assert (model / "log" / "train.log").is_file() == launched
+    if launched:  # the training launcher's own log, Kaldi's exp/ARCH/log/train.log
+        log = (model / "log" / "train.log").read_text().splitlines()
+        assert log[0].startswith("# python -m blasr.train --arch " + ARCH) and log[-1].startswith("# Ended (code 0)")
+        for name in ("loglikes_rt03_ps0.5", "loglikes_rt03_ps1.0", "loglikes_eval2000"):
+            check_job_logs(model / name, "export")
+            assert sorted(p.name for p in (model / name).glob("loglikes.*.ark")) == ["loglikes.1.ark", "loglikes.2.ark"]
+        for name in ("decode_rt03_ps0.5", "decode_rt03_ps1.0", "decode_eval2000"):
+            check_job_logs(model / name, "decode")
+    else:
+        assert not list(model.glob("*/log/*.1.log"))
     # stage 4: one tune-set decoding per prior scale, the better one chosen, test sets at that scale;
     # the network's scores exported as archives (stored) or computed while decoding (--store-loglikes false)
     scale = (model / "prior_scale").read_text().strip()
@@ -133,7 +157,7 @@ def test_swbd_recipe_with_kaldi_alignments(prepared):
                                  kaldi / "exp" / "tri4_ali_nodup")
     exp = root / "exp_kaldi"
     done = run([*prepared.options, "--exp", exp, "--stage", 2, "--kaldi-ali-dir", fake.ali_dir,
-                "--kaldi-lang", kaldi / "data" / "lang"])
+                "--kaldi-lang", kaldi / "data" / "lang", "--cmd", "blasr-run", "--train-cmd", "blasr-run"])
 
     # stage 2: every training cut joined by call, side and time; the foreign utterances counted
     nodup = [c.id for c in CutSet.from_file(data / "fbank" / "train_nodup" / "cuts.jsonl.gz")]
@@ -160,7 +184,8 @@ def test_swbd_recipe_with_kaldi_alignments(prepared):
         assert (exp / "targets" / part / "num_pdfs").read_text().strip() == str(num_pdfs)
     assert (exp / "graph" / "HCLG.fst").is_file() and (data / "lang_test" / "G.fst").is_file()
     assert not (kaldi / "data" / "lang" / "G.fst").exists()  # the imported lang is left as it was
-    check_decoding_stages(exp, done)
+    check_decoding_stages(exp, done, launched=True)
+    assert "stage 3: train bl_resnet22_a2b3 (python -m blasr.train through blasr-run, log " in done.stderr
 
 
 @pytest.mark.slow
