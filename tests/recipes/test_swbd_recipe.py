@@ -107,8 +107,8 @@ def check_decoding_stages(exp, done, stored=True, launched=False):
             assert sorted(p.name for p in (model / name).glob("loglikes.*.ark")) == ["loglikes.1.ark", "loglikes.2.ark"]
         for name in ("decode_rt03_ps0.5", "decode_rt03_ps1.0", "decode_eval2000"):
             check_job_logs(model / name, "decode")
-    else:
-        assert not list(model.glob("*/log/*.1.log"))
+    else:  # no launcher ran: job logs, where --nj wrote them, are blasr's own (no run.pl header line)
+        assert not any(p.read_text().startswith("# ") for p in model.glob("*/log/*.log"))
     # stage 4: one tune-set decoding per prior scale, the better one chosen, test sets at that scale;
     # the network's scores exported as archives (stored) or computed while decoding (--store-loglikes false)
     scale = (model / "prior_scale").read_text().strip()

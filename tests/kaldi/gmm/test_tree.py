@@ -172,12 +172,12 @@ def test_tree_stops_when_the_statistics_run_out(stats, questions):
 def test_tree_round_trips_through_kaldi_format_and_loads_in_kaldi_hmm_gmm(stats, questions, tmp_path):
     topology = corpus().topology
     tree, info = build_tree(stats, roots_per_phone(PHONES), questions, topology, 25)  # merged and renumbered
-    assert info.num_split_leaves == 25 and tree.num_pdfs == info.num_leaves == 16
+    assert info.num_split_leaves == 25 and tree.num_pdfs == info.num_leaves == 24  # as Kaldi's build-tree (below)
     for binary in (True, False):
         path = write_tree(tree, tmp_path / f"tree.{binary}", binary=binary)
         assert read_tree(path) == tree
     kaldi_tree = tree.to_kaldi_hmm_gmm()
-    assert (kaldi_tree.context_width, kaldi_tree.central_position, kaldi_tree.num_pdfs) == (3, 1, 16)
+    assert (kaldi_tree.context_width, kaldi_tree.central_position, kaldi_tree.num_pdfs) == (3, 1, 24)
     contexts = [0, *PHONES]
     for left, phone, right in itertools.product(contexts, PHONES, contexts):
         for pdf_class in range(topology.num_pdf_classes(phone)):
@@ -186,7 +186,7 @@ def test_tree_round_trips_through_kaldi_format_and_loads_in_kaldi_hmm_gmm(stats,
     assert ContextDependency.from_kaldi_hmm_gmm(kaldi_tree) == tree
     # kaldi-hmm-gmm builds a transition model on it (Kaldi's gmm-init-model does the same).
     model = kaldi_hmm_gmm.TransitionModel(ctx_dep=kaldi_tree, hmm_topo=topology.to_kaldi_hmm_gmm())
-    assert model.num_pdfs == 16
+    assert model.num_pdfs == 24
 
 
 def test_map_events_agrees_with_compute(stats, questions):
