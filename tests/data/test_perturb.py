@@ -281,9 +281,8 @@ def tone_corpus(root, count: int, seed: int):
     return cuts_from_audio_files(paths, RATE, texts=texts)[0]
 
 
-@pytest.fixture(scope="module")
-def gmm_system(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tones")
+def tone_lang(root):
+    """The tone words' dict (a phone per word, SIL) at ``root/dict`` and its lang at ``root/lang``."""
     dict_dir = root / "dict"
     dict_dir.mkdir()
     (dict_dir / "lexicon.txt").write_text("".join(f"{w} {w.upper()}\n" for w in WORDS) + "<sil> SIL\n")
@@ -292,6 +291,13 @@ def gmm_system(tmp_path_factory):
     (dict_dir / "optional_silence.txt").write_text("SIL\n")
     (dict_dir / "extra_questions.txt").write_text("")
     assert prepare_lang_main([str(dict_dir), str(root / "lang")]) == 0
+    return root / "lang"
+
+
+@pytest.fixture(scope="module")
+def gmm_system(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tones")
+    tone_lang(root)
     train, _ = compute_features(tone_corpus(root / "train", 30, 0), root / "fbank", FbankConfig(), progress=False)
     assert gmm_main(["train", "--data", str(train), "--lang", str(root / "lang"), "--exp", str(root / "gmm"),
                      "--num-leaves", "16", "--total-gauss", "60", "--mono-gauss", "40", "--mono-utterances", "30",

@@ -26,10 +26,9 @@ from blasr.kaldi.formats.lattice import read_lattices
 from blasr.kaldi.formats.model import write_model
 from blasr.kaldi.lang.prepare import prepare_lang
 from blasr.kaldi.scoring.wer import write_text
-from blasr.prepare_lang import main as prepare_lang_main
 from tests.acoustic.conftest import NUM_CLASSES, corpus, single_process  # noqa: F401
 from tests.conftest import randomize_batchnorm
-from tests.data.test_perturb import WORDS, tone_corpus
+from tests.data.test_perturb import tone_corpus, tone_lang
 from tests.kaldi.tiny_asr import ARPA, LEXICON, PRONUNCIATIONS, SILENCE, gmm_loglikes, monophone_model, separated_gmms
 
 SENTENCES = {"utt0": ["yes", "no"], "utt1": ["yeah", "yes", "no"], "utt2": ["no", "yes"], "utt3": ["yes"],
@@ -40,14 +39,7 @@ SENTENCES = {"utt0": ["yes", "no"], "utt1": ["yeah", "yes", "no"], "utt2": ["no"
 def tones(tmp_path_factory):
     """A tiny tone corpus with features, its lang and a GMM system trained in few iterations."""
     root = tmp_path_factory.mktemp("tones")
-    dict_dir = root / "dict"
-    dict_dir.mkdir()
-    (dict_dir / "lexicon.txt").write_text("".join(f"{w} {w.upper()}\n" for w in WORDS) + "<sil> SIL\n")
-    (dict_dir / "nonsilence_phones.txt").write_text("".join(f"{w.upper()}\n" for w in WORDS))
-    (dict_dir / "silence_phones.txt").write_text("SIL\n")
-    (dict_dir / "optional_silence.txt").write_text("SIL\n")
-    (dict_dir / "extra_questions.txt").write_text("")
-    assert prepare_lang_main([str(dict_dir), str(root / "lang")]) == 0
+    tone_lang(root)
     cuts, _ = compute_features(tone_corpus(root / "audio", 10, 0), root / "fbank", FbankConfig(), progress=False)
     assert gmm_main(["train", "--data", str(cuts), "--lang", str(root / "lang"), "--exp", str(root / "gmm"),
                      "--num-leaves", "12", "--total-gauss", "30", "--mono-gauss", "20", "--mono-utterances", "10",

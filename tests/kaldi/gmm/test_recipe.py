@@ -34,8 +34,7 @@ from blasr.kaldi.gmm.recipe import (
 from blasr.kaldi.gmm.train import GmmSystem, LocalPasses, MonoOptions, TriOptions, with_iterations
 from blasr.kaldi.lang.lang_dir import load_lang
 from blasr.kaldi.lang.prepare import prepare_lang
-from blasr.prepare_lang import main as prepare_lang_main
-from tests.data.test_perturb import WORDS, tone_corpus
+from tests.data.test_perturb import tone_corpus, tone_lang
 from tests.features.synthetic import tones_and_noise, write_wav
 
 
@@ -114,14 +113,7 @@ def _with_text(supervision, texts):
 def tone_data(tmp_path_factory):
     """A 3-word tone corpus (tests/data/test_perturb.py's), its lang and 64-bin features."""
     root = tmp_path_factory.mktemp("tones")
-    dict_dir = root / "dict"
-    dict_dir.mkdir()
-    (dict_dir / "lexicon.txt").write_text("".join(f"{w} {w.upper()}\n" for w in WORDS) + "<sil> SIL\n")
-    (dict_dir / "nonsilence_phones.txt").write_text("".join(f"{w.upper()}\n" for w in WORDS))
-    (dict_dir / "silence_phones.txt").write_text("SIL\n")
-    (dict_dir / "optional_silence.txt").write_text("SIL\n")
-    (dict_dir / "extra_questions.txt").write_text("")
-    assert prepare_lang_main([str(dict_dir), str(root / "lang")]) == 0
+    tone_lang(root)
     cuts, _ = compute_features(tone_corpus(root / "audio", 20, 0), root / "fbank", FbankConfig(), progress=False)
     return cuts, root / "lang"
 
