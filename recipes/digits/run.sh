@@ -50,6 +50,7 @@ blasr_option_names="stage stop_stage nj seed num_train num_dev num_test data exp
 . ../../local/stages.sh
 . ../../local/parse_options.sh
 . ../../local/env.sh
+. ../../local/train_line.sh
 export OMP_NUM_THREADS=$threads
 cmd_opts=()
 if [ -n "$cmd" ]; then cmd_opts=(--cmd "$cmd"); fi  # given to every program that runs jobs
@@ -145,21 +146,13 @@ fi
 overrides=()
 [ -n "$epochs" ] && overrides+=(--epochs "$epochs")
 [ -n "$width" ] && overrides+=(--width "$width")
-[[ $train_nproc =~ ^[0-9]+$ ]] || die "--train-nproc must be a whole number (0: one plain process), not '$train_nproc'"
-train=(python -m blasr.train)
-if [ "$train_nproc" -gt 0 ]; then  # one torchrun per node of the Slurm job --train-cmd submits (docs/cluster.md)
-  train=(bash ../../local/slurm_torchrun.sh --nproc-per-node "$train_nproc")
-fi
-train_launcher=()
-if [ -n "$train_cmd" ]; then read -r -a train_launcher <<< "$train_cmd"; fi  # split as Kaldi's $cuda_cmd
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   needs 3 "give --train-config an existing file" "$train_config"
   needs 3 2 "$data/targets/$train_set/num_pdfs" "$data/targets/dev/num_pdfs"
   for arch in "${arch_list[@]}"; do
     log "stage 3: train $arch${train_cmd:+ through $train_cmd (log: $exp/$arch/log/train.log)} on $train_set (chunk mode, CPU, $threads threads)"
-    train_line=("${train[@]}")
-    if [ -n "$train_cmd" ]; then train_line=("${train_launcher[@]}" "$exp/$arch/log/train.log" "${train[@]}"); fi
+    train_line "$exp/$arch/log/train.log" python -m blasr.train
     "${train_line[@]}" --arch "$arch" --config "$train_config" ${overrides[@]+"${overrides[@]}"} \
       --data "$data/targets/$train_set/cuts.jsonl.gz" --valid-data "$data/targets/dev/cuts.jsonl.gz" \
       --exp "$exp/$arch" --resume auto

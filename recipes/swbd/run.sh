@@ -79,9 +79,10 @@ blasr_option_names="stage stop_stage nj data exp swbd_dir swbd_transcripts fishe
 . ../../local/stages.sh
 . ../../local/parse_options.sh
 . ../../local/env.sh
+train_nproc_zero="torchrun over --ngpu"
+. ../../local/train_line.sh
 [[ $ngpu =~ ^[0-9]+$ ]] || die "--ngpu must be a whole number (0: no torchrun), not '$ngpu'"
 [[ $nnodes =~ ^[1-9][0-9]*$ ]] || die "--nnodes must be a positive whole number, not '$nnodes'"
-[[ $train_nproc =~ ^[0-9]+$ ]] || die "--train-nproc must be a whole number (0: torchrun over --ngpu), not '$train_nproc'"
 if [ "$train_nproc" -gt 0 ] && [ "$nnodes" -gt 1 ]; then
   die "--train-nproc takes its nodes from the Slurm job (--train-cmd \"blasr-slurm --num-nodes $nnodes ...\"), not --nnodes"
 fi
@@ -192,9 +193,7 @@ fi
 overrides=()
 [ -n "$epochs" ] && overrides+=(--epochs "$epochs")
 [ -n "$width" ] && overrides+=(--width "$width")
-if [ "$train_nproc" -gt 0 ]; then  # one torchrun per node of the Slurm job --train-cmd submits (docs/cluster.md)
-  train=(bash ../../local/slurm_torchrun.sh --nproc-per-node "$train_nproc")
-elif [ "$ngpu" -gt 0 ] && [ "$nnodes" -gt 1 ]; then
+if [ "$ngpu" -gt 0 ] && [ "$nnodes" -gt 1 ]; then
   train=(torchrun --nnodes "$nnodes" --nproc-per-node "$ngpu" --rdzv-backend c10d --rdzv-endpoint "$rdzv_endpoint"
          --rdzv-id blasr-swbd -m blasr.train)
 elif [ "$ngpu" -gt 0 ]; then
@@ -202,8 +201,6 @@ elif [ "$ngpu" -gt 0 ]; then
 else
   train=(python -m blasr.train)
 fi
-train_launcher=()
-if [ -n "$train_cmd" ]; then read -r -a train_launcher <<< "$train_cmd"; fi  # split as Kaldi's $cuda_cmd
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   needs 3 "give --train-config an existing file" "$train_config"
@@ -214,10 +211,9 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
     valid=(--valid-data "$exp/targets/train_dev/cuts.jsonl.gz")
   fi
   for arch in "${arch_list[@]}"; do
-    log "stage 3: train $arch (${train[*]}${train_cmd:+ through $train_cmd, log $exp/$arch/log/train.log};" \
+    train_line "$exp/$arch/log/train.log" "${train[@]}"
+    log "stage 3: train $arch (${train_program[*]}${train_cmd:+ through $train_cmd, log $exp/$arch/log/train.log};" \
       "$train_config; resumes from its newest checkpoint)"
-    train_line=("${train[@]}")
-    if [ -n "$train_cmd" ]; then train_line=("${train_launcher[@]}" "$exp/$arch/log/train.log" "${train[@]}"); fi
     "${train_line[@]}" --arch "$arch" --config "$train_config" ${overrides[@]+"${overrides[@]}"} \
       --data "$exp/targets/train_nodup/cuts.jsonl.gz" ${valid[@]+"${valid[@]}"} \
       --exp "$exp/$arch" --resume auto
