@@ -272,7 +272,12 @@ class SpeechTrainer(Trainer):
 
     def train_batches(self) -> FrameLoader:
         self.train_loader.set_epoch(self.epoch)
+        if self.valid_loader is not None:  # its first buckets ready when the epoch ends
+            self.valid_loader.prefetch()
         return self.train_loader
+
+    def prepare_epoch(self) -> None:
+        self.train_loader.prefetch(self.epoch)
 
     def train_step(self, batch: dict) -> Step:
         """One optimiser step on this process's share of a global batch (:func:`optimizer_step`).

@@ -35,6 +35,12 @@ main process gathers every batch from the current bucket with one
 ``index_select`` (on ``device`` when given, so window batches, 49x larger
 than the features they come from, never cross the process boundary or the
 PCIe bus).
+
+Between epochs: a manifest of at most ``cache_cuts`` cuts is parsed once and
+kept in memory (about 5 kB a cut), so an epoch's plan costs no re-reading;
+:meth:`FrameLoader.prefetch` starts the workers of the next iteration early
+(the trainer calls it after each epoch's last step, so the first bucket of
+the next epoch is prepared while this one is validated and saved).
 """
 
 from __future__ import annotations
@@ -80,6 +86,8 @@ class FrameDataset(IterableDataset):
         left_context, right_context: frames of context the model needs (24, 24).
         spec_augment: frequency / time masks drawn per utterance from ``(seed, epoch, cut id)``
             (training only; None or all counts 0: no masks).
+        cache_cuts: keep the parsed manifest in memory when it has at most this many cuts (0: always
+            stream it); each epoch's plan then reads no file.
     """
 
     def __init__(
@@ -100,6 +108,7 @@ class FrameDataset(IterableDataset):
         left_context: int = 24,
         right_context: int = 24,
         spec_augment: SpecAugment | None = None,
+        cache_cuts: int = 50_000,
     ) -> None:
         super().__init__()
         if chunk_frames < 1 or batch_size < 1:
@@ -131,13 +140,21 @@ class FrameDataset(IterableDataset):
         self.spec_augment = spec_augment if spec_augment is not None and spec_augment.enabled else None
         self.epoch = 0
         self.start_batch = 0
+        self.cache_cuts = cache_cuts
+        self._cached: list | None = None
         self._scan()
 
     def _scan(self) -> None:
-        """One pass over the manifest: totals for the plan, and every cut checked up front."""
+        """One pass over the manifest: totals for the plan, every cut checked up front, and the cuts
+        kept when there are at most ``cache_cuts``."""
         num_cuts = frames = units = 0
         num_features = None
+        cached: list | None = [] if self.cache_cuts > 0 else None
         for cut in open_cuts(self.cuts):
+            if cached is not None:
+                cached = cached if len(cached) < self.cache_cuts else None  # too many: stream every epoch
+                if cached is not None:
+                    cached.append(cut)
             count = feature_frames(cut)
             if num_features is None:
                 num_features = cut.features.num_features
@@ -157,6 +174,11 @@ class FrameDataset(IterableDataset):
         if num_cuts == 0:
             raise ValueError(f"the manifest {self.cuts} has no cuts")
         self.num_cuts, self.total_frames, self.total_units, self.num_features = num_cuts, frames, units, num_features
+        self._cached = cached
+
+    def _cuts(self):
+        """The manifest's cuts in order: the kept ones, or read again."""
+        return iter(self._cached) if self._cached is not None else open_cuts(self.cuts)
 
     @property
     def input_frames(self) -> int:
@@ -179,7 +201,7 @@ class FrameDataset(IterableDataset):
     def plan(self, epoch: int) -> Iterator[schedule.Bucket]:
         """This rank's buckets for ``epoch``, metadata only (see :mod:`blasr.data.schedule`)."""
         lo, hi = schedule.rank_bounds(self.total_units, self.rank, self.world_size)
-        order = schedule.epoch_cut_order(open_cuts(self.cuts), self.seed, epoch, self.shuffle, self.cut_buffer)
+        order = schedule.epoch_cut_order(self._cuts(), self.seed, epoch, self.shuffle, self.cut_buffer)
         pieces = schedule.rank_pieces(order, feature_frames, self.chunk_frames, lo, hi)
         return schedule.buckets(pieces, self.bucket_units, self.shuffle, self.seed, epoch, self.rank)
 
@@ -392,6 +414,7 @@ class FrameLoader:
         self.device = device
         self.epoch = 0
         self.batches_done = 0
+        self._prefetched: tuple[tuple[int, int], Iterator] | None = None  # (epoch, batch), its workers' buckets
 
     def __len__(self) -> int:
         """Batches per epoch (equal on every rank)."""
@@ -402,18 +425,43 @@ class FrameLoader:
         if epoch != self.epoch:
             self.epoch, self.batches_done = epoch, 0
 
-    def __iter__(self) -> Iterator[dict]:
+    def _next_position(self) -> tuple[int, int]:
+        """``(epoch, batch)`` the next iteration starts at."""
         if self.batches_done >= len(self):  # the current epoch is over: go on with the next
-            self.epoch, self.batches_done = self.epoch + 1, 0
+            return self.epoch + 1, 0
+        return self.epoch, self.batches_done
+
+    def _start_workers(self, epoch: int, start_batch: int) -> Iterator[tuple[int, dict]]:
+        # the workers take a copy of the dataset as it is now: the position they prepare buckets from
+        self.dataset.epoch, self.dataset.start_batch = epoch, start_batch
+        return iter(
+            DataLoader(
+                self.dataset, batch_size=None, num_workers=self.num_workers,
+                prefetch_factor=self.prefetch_factor, persistent_workers=False,
+            )
+        )
+
+    def prefetch(self, epoch: int | None = None) -> None:
+        """Start the background workers of the next iteration now (from ``epoch``'s start when given, as
+        :meth:`set_epoch`), so that its first buckets are ready when it begins; nothing without workers.
+        The batches are the same as without it."""
+        if epoch is not None:
+            self.set_epoch(epoch)
+        position = self._next_position()
+        if self.num_workers > 0 and (self._prefetched is None or self._prefetched[0] != position):
+            self._prefetched = None  # shut down the workers of a position given up
+            self._prefetched = (position, self._start_workers(*position))
+
+    def __iter__(self) -> Iterator[dict]:
+        self.epoch, self.batches_done = self._next_position()
         self.dataset.epoch, self.dataset.start_batch = self.epoch, self.batches_done
         prepared = None
         if self.num_workers > 0:
-            prepared = iter(
-                DataLoader(
-                    self.dataset, batch_size=None, num_workers=self.num_workers,
-                    prefetch_factor=self.prefetch_factor, persistent_workers=False,
-                )
-            )
+            if self._prefetched is not None and self._prefetched[0] == (self.epoch, self.batches_done):
+                prepared = self._prefetched[1]
+            else:
+                prepared = self._start_workers(self.epoch, self.batches_done)
+            self._prefetched = None
         for batch in self.dataset.batches(self.epoch, self.batches_done, prepared, self.device):
             self.batches_done += 1
             yield batch
@@ -432,6 +480,7 @@ class FrameLoader:
         self.epoch = int(state["epoch"])
         self.batches_done = int(state["batches_done"])
         self.dataset.seed = int(state["seed"])
+        self._prefetched = None
 
 
 def _distributed() -> tuple[int, int]:

@@ -24,7 +24,7 @@ if need be), ``optimizer``, ``scheduler`` (stepped once per optimiser step) and
 * :meth:`~Trainer.extra_state`, :meth:`~Trainer.check_state`,
   :meth:`~Trainer.load_extra_state`: what its checkpoints add, and refusing
   ones of another run;
-* optionally :meth:`~Trainer.log_start`, :meth:`~Trainer.finish`,
+* optionally :meth:`~Trainer.log_start`, :meth:`~Trainer.prepare_epoch`, :meth:`~Trainer.finish`,
   :meth:`~Trainer.write_experiment_files`, :meth:`~Trainer.protected_checkpoints`,
   :attr:`~Trainer.curves`.
 
@@ -154,6 +154,10 @@ class Trainer:
     def train_batches(self) -> Iterable:
         """This epoch's batches from the current position on (``self.epoch``, ``self.batch``)."""
         raise NotImplementedError
+
+    def prepare_epoch(self) -> None:
+        """Start preparing epoch ``self.epoch``'s first batches in the background (called after the previous
+        epoch's last step, before its validation and checkpoint); by default nothing."""
 
     def train_step(self, batch: Any) -> Step:
         """One optimiser step (forward, backward, ``optimizer.step()``; not the scheduler) on this process's batch."""
@@ -399,6 +403,8 @@ class Trainer:
             while self.epoch < config.epochs:
                 record: dict[str, float] = {"epoch": self.epoch + 1}
                 record.update(self.train_epoch())
+                if self.epoch < config.epochs:
+                    self.prepare_epoch()
                 if self.has_validation and (self.epoch % self.eval_every == 0 or self.epoch == config.epochs):
                     record.update(self.evaluate())
                 record["step"] = self.global_step

@@ -135,6 +135,61 @@ def test_resume_mid_epoch_with_background_workers(corpus):
         FrameLoader(corpus, num_workers=0, **{**options, "batch_size": 6}).load_state_dict(state)
 
 
+def test_prefetched_epochs_give_the_same_batches(corpus):
+    options = dict(mode="chunk", chunk_frames=8, batch_size=5, seed=3, shuffle_buffer_frames=100)
+
+    def epochs(loader, prefetch):
+        # a training loop that stops every epoch after 3 batches (max_steps_per_epoch) and, with prefetch,
+        # starts the next epoch's workers at once, as the trainer does before its validation
+        seen = []
+        for epoch in range(3):
+            loader.set_epoch(epoch)
+            for batch in loader:
+                seen.append((epoch, batch["cut_ids"], batch["features"], batch["targets"]))
+                if len(seen) % 3 == 0:
+                    break
+            if prefetch:
+                loader.prefetch(epoch + 1)
+                assert loader._prefetched[0] == (epoch + 1, 0)
+        return seen
+
+    reference = epochs(FrameLoader(corpus, num_workers=0, **options), prefetch=False)
+    loader = FrameLoader(corpus, num_workers=2, **options)
+    got = epochs(loader, prefetch=True)
+    assert len(got) == len(reference) == 9 and len({tuple(ids) for _, ids, _, _ in got}) > 3
+    for (epoch, ids, features, targets), (epoch_r, ids_r, features_r, targets_r) in zip(got, reference):
+        assert (epoch, ids) == (epoch_r, ids_r)
+        assert torch.equal(features, features_r) and torch.equal(targets, targets_r)
+    # the workers started for epoch 3 are given up when another position is asked for
+    loader.set_epoch(0)
+    assert loader._prefetched[0] == (3, 0)
+    first = next(iter(loader))
+    assert loader._prefetched is None and first["cut_ids"] == reference[0][1]
+    # an evaluation loader (no shuffle) prefetched while nothing is iterated: whole passes are unchanged
+    ordered = FrameLoader(corpus, mode="chunk", chunk_frames=8, batch_size=5, shuffle=False, num_workers=1)
+    passes = []
+    for _ in range(2):
+        ordered.prefetch()
+        passes.append([b["cut_ids"] for b in ordered])
+    assert passes[0] == passes[1] == [b["cut_ids"] for b in FrameLoader(corpus, mode="chunk", chunk_frames=8,
+                                                                          batch_size=5, shuffle=False,
+                                                                          num_workers=0)]
+
+
+def test_a_small_manifest_is_read_once(corpus, tmp_path):
+    copy = tmp_path / "cuts.jsonl.gz"
+    copy.write_bytes(corpus.read_bytes() if hasattr(corpus, "read_bytes") else open(corpus, "rb").read())
+    options = dict(mode="chunk", chunk_frames=8, batch_size=5, num_workers=0)
+    kept = FrameLoader(copy, **options)
+    streamed = FrameLoader(copy, cache_cuts=len(FRAMES) - 1, **options)  # one cut too many to keep
+    before = [b["cut_ids"] for b in kept]
+    copy.unlink()
+    kept.set_epoch(1)
+    assert len([b["cut_ids"] for b in kept]) == len(before)  # planned from memory
+    with pytest.raises(FileNotFoundError):
+        list(streamed)
+
+
 def test_shuffle_buffer_is_bounded():
     class Cut:
         def __init__(self, frames):
