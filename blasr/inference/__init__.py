@@ -1,6 +1,7 @@
 """Running a trained acoustic model: dense forward passes, nnet-forward's outputs, Kaldi archives.
 
-* :mod:`~blasr.inference.forward` — :func:`dense_logits`: one utterance, whole or in chunks, same numbers.
+* :mod:`~blasr.inference.forward` — :func:`dense_logits`: one utterance, whole or in chunks, same numbers;
+  :func:`batched_dense_logits`: several utterances in one forward pass, the same numbers.
 * :mod:`~blasr.inference.posteriors` — :class:`PosteriorTransform`: posteriors, log-posteriors or
   pseudo log-likelihoods exactly as Kaldi nnet1's ``nnet-forward``.
 * :mod:`~blasr.inference.optimize` — :func:`fold_batch_norm`, :func:`optimize_for_inference`: eval-only
@@ -15,7 +16,7 @@ See ``docs/training.md``.
 """
 
 from blasr.inference.export import ExportResult, NetworkScores, ScoreError, export_posteriors
-from blasr.inference.forward import dense_logits, window_logits
+from blasr.inference.forward import batched_dense_logits, dense_logits, window_logits
 from blasr.inference.online import OnlineRecognizer
 from blasr.inference.optimize import fold_batch_norm, is_channels_last, optimize_for_inference
 from blasr.inference.posteriors import NnetForwardOptions, PosteriorTransform
@@ -27,6 +28,7 @@ __all__ = [
     "OnlineRecognizer",
     "PosteriorTransform",
     "ScoreError",
+    "batched_dense_logits",
     "dense_logits",
     "export_posteriors",
     "fold_batch_norm",

@@ -44,7 +44,7 @@ from blasr.features.cmvn import CmvnTable, compute_cmvn_table
 from blasr.features.extract import feature_frames, load_static, open_cuts
 from blasr.features.input import model_input
 from blasr.features.report import StageReport
-from blasr.inference.forward import dense_logits
+from blasr.inference.forward import batched_dense_logits, dense_logits
 from blasr.inference.optimize import optimize_for_inference
 from blasr.inference.posteriors import NnetForwardOptions, PosteriorTransform
 from blasr.kaldi.formats.ark import ArkWriter, open_writer
@@ -142,18 +142,16 @@ def export_posteriors(
     else:
         writer = ArkWriter(out_dir / f"{name}.ark", out_dir / f"{name}.scp")
     with writer:
-        for cut in progress_bar(source, desc="export", enabled=progress):
-            if cut.id in writer.keys:
-                report.skip(cut.id, "duplicate: this utterance id was already written")
-                continue
-            try:
-                matrix = scores.score(cut)
-            except ScoreError as error:
-                report.skip(cut.id, str(error))
-                continue
-            writer.write(cut.id, matrix)
-            report.kept += 1
-            frames += len(matrix)
+        for group in _groups(progress_bar(source, desc="export", enabled=progress), chunk_frames or 3000):
+            for cut, matrix in zip(group, scores.score_batch(group)):
+                if cut.id in writer.keys:
+                    report.skip(cut.id, "duplicate: this utterance id was already written")
+                elif isinstance(matrix, ScoreError):
+                    report.skip(cut.id, str(matrix))
+                else:
+                    writer.write(cut.id, matrix)
+                    report.kept += 1
+                    frames += len(matrix)
     seconds = time.perf_counter() - start
     report.stats.update(frames=frames, seconds=round(seconds, 3), frames_per_sec=round(frames / max(seconds, 1e-9)))
     report.save(out_dir / "export.report.json")
@@ -328,10 +326,63 @@ class NetworkScores(Mapping):
 
     def score(self, cut) -> np.ndarray:
         """``(feature_frames(cut), classes)`` float32 for one cut; :class:`ScoreError` when it cannot be scored."""
-        trained, transform, normalization, table = self._load()
         chunk_frames, amp = self._settings["chunk_frames"], self._settings["amp"]
+        inputs, num_frames = self._inputs(cut)
+        try:
+            started = time.perf_counter()
+            logits = dense_logits(self.trained.model, inputs, chunk_frames, amp=amp)  # (T, K)
+            if self._tuner is not None:
+                self._tuner.update(time.perf_counter() - started, work=inputs.shape[-1])
+        except (ValueError, KeyError, RuntimeError) as error:
+            raise ScoreError(f"model error: {type(error).__name__}: {_first_line(error)}") from None
+        return self._output(logits, num_frames)
+
+    def score_batch(self, cuts: list) -> list:
+        """:meth:`score` of each cut (its matrix, or the :class:`ScoreError` it raised), the short ones run
+        together (:func:`~blasr.inference.forward.batched_dense_logits`) as long as the padded batch holds at
+        most ``chunk_frames`` output frames; the same numbers up to float rounding."""
+        budget, amp = self._settings["chunk_frames"] or 3000, self._settings["amp"]
+        results: list = [None] * len(cuts)
+        ready = []  # (position, inputs, num_frames) of the cuts that go into batches
+        for i, cut in enumerate(cuts):
+            try:
+                inputs, num_frames = self._inputs(cut)
+            except ScoreError as error:
+                results[i] = error
+                continue
+            if inputs.shape[-1] > budget:
+                try:
+                    results[i] = self.score(cut)
+                except ScoreError as error:
+                    results[i] = error
+            else:
+                ready.append((i, inputs, num_frames))
+        start = 0
+        while start < len(ready):
+            end, longest = start + 1, ready[start][1].shape[-1]
+            while end < len(ready) and (end - start + 1) * max(longest, ready[end][1].shape[-1]) <= budget:
+                longest = max(longest, ready[end][1].shape[-1])
+                end += 1
+            group = ready[start:end]
+            try:
+                started = time.perf_counter()
+                logits = batched_dense_logits(self.trained.model, [inputs for _, inputs, _ in group], amp=amp)
+                if self._tuner is not None:
+                    self._tuner.update(time.perf_counter() - started, work=len(group) * longest)
+            except (ValueError, KeyError, RuntimeError) as error:
+                logits = [ScoreError(f"model error: {type(error).__name__}: {_first_line(error)}")] * len(group)
+            for (i, _, num_frames), rows in zip(group, logits):
+                try:
+                    results[i] = rows if isinstance(rows, ScoreError) else self._output(rows, num_frames)
+                except ScoreError as error:
+                    results[i] = error
+            start = end
+        return results
+
+    def _inputs(self, cut) -> tuple[np.ndarray, int]:
+        """The model's ``(3, F, T)`` input for ``cut`` and its frame count; :class:`ScoreError` if none."""
+        trained, _, normalization, table = self._load()
         self.check_features(cut)
-        expected = trained.features
         try:
             static = load_static(cut)
         except Exception as error:  # lhotse / lilcom / OS errors for a missing, truncated or corrupt archive
@@ -341,19 +392,36 @@ class NetworkScores(Mapping):
             raise ScoreError("bad features: NaN or infinite values")
         try:
             stats = table.for_cut(cut) if table is not None else None
-            inputs = model_input(static, normalization, stats, expected.get("norm_vars", True))  # (3, F, T)
-            started = time.perf_counter()
-            logits = dense_logits(trained.model, inputs, chunk_frames, amp=amp)  # (T, K)
-            if self._tuner is not None:
-                self._tuner.update(time.perf_counter() - started, work=inputs.shape[-1])
+            inputs = model_input(static, normalization, stats, trained.features.get("norm_vars", True))  # (3, F, T)
         except (ValueError, KeyError, RuntimeError) as error:
             raise ScoreError(f"model error: {type(error).__name__}: {_first_line(error)}") from None
-        output = transform(logits)
+        return inputs, num_frames
+
+    def _output(self, logits: torch.Tensor, num_frames: int) -> np.ndarray:
+        output = self.transform(logits)
         if output.shape[0] != num_frames:  # the time-unpadded model with replicated edges keeps every frame
             raise ScoreError(f"model error: {output.shape[0]} output frames for {num_frames} feature frames")
         if not torch.isfinite(output).all():
             raise ScoreError("non-finite output: NaN or infinite values in the model's output")
         return output.numpy()
+
+
+def _groups(cuts, frames: int):
+    """Consecutive cuts, about ``frames`` feature frames a group (one cut at least): the batches of
+    :meth:`NetworkScores.score_batch`, and the matrices held before they are written."""
+    group, total = [], 0
+    for cut in cuts:
+        try:
+            count = feature_frames(cut)
+        except Exception:  # no or odd features: score_batch names the problem
+            count = 0
+        if group and total + count > frames:
+            yield group
+            group, total = [], 0
+        group.append(cut)
+        total += count
+    if group:
+        yield group
 
 
 def _check_first_cut(scores: NetworkScores, model_path, cuts) -> None:

@@ -101,6 +101,7 @@ def test_export_command_round_trip(uninterrupted, corpus, tmp_path):
     for cut in cuts:
         expected = transform(dense_logits(trained.model, model_input(load_static(cut)))).numpy()
         assert written[cut.id].shape == (cut.features.num_frames, 4)
-        np.testing.assert_array_equal(written[cut.id], expected)
+        # the export runs short utterances in batches (batched_dense_logits): the kernels round differently
+        np.testing.assert_allclose(written[cut.id], expected, rtol=1e-5, atol=1e-4)
     report = json.loads((out / "export.report.json").read_text())
     assert report["kept"] == 3 and report["skipped"] == []
