@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from lhotse import Recording
 from lhotse.augmentation.transform import AudioTransform
-from scipy import signal
 
 NOISE_COLORS = ("white", "pink", "brown")
 
@@ -127,6 +126,7 @@ class Reverb(AudioTransform):
             return samples
         rir = self.impulse_response(sampling_rate)
         x = samples.astype(np.float64)
+        from scipy import signal  # imported on use: it costs every blasr program a second to start
         y = signal.fftconvolve(x, rir[None, :], axes=-1)[:, : x.shape[-1]]
         before, after = np.mean(np.square(x)), np.mean(np.square(y))
         if after > 0:
@@ -152,6 +152,7 @@ class Telephone(AudioTransform):
         if sampling_rate != self.RATE:
             x = _resample(x, sampling_rate, self.RATE)
         if self.band:
+            from scipy import signal  # imported on use: it costs every blasr program a second to start
             sos = signal.butter(4, list(self.band), btype="bandpass", fs=self.RATE, output="sos")
             x = signal.sosfiltfilt(sos, x, axis=-1)
         if self.mulaw:
@@ -177,6 +178,7 @@ def _resample(x: np.ndarray, rate: int, new_rate: int, cutoff: float = 3900.0) -
     common = np.gcd(rate, new_rate)
     up, down = new_rate // common, rate // common
     intermediate = rate * up
+    from scipy import signal  # imported on use: it costs every blasr program a second to start
     taps = signal.firwin(10 * (intermediate // 1000) + 1, min(cutoff, 0.49 * min(rate, new_rate)), fs=intermediate,
                          window=("kaiser", 8.0))
     return signal.resample_poly(x, up, down, axis=-1, window=taps)
