@@ -13,7 +13,8 @@
 # baseline WER, then the multi-condition training copies (--speeds, --augment:
 # speed copies realigned by the GMM, one noise / babble / reverberation /
 # telephone copy of each); 3 trains a bL-ResNet-22 and a ResNet-22 of the same
-# width on them (chunk mode, espeak-ng speech only); 4 exports log-likelihoods as Kaldi
+# width on them (chunk mode, espeak-ng speech only; side by side, one thread each,
+# logs in exp/ARCH/log/train.log: --train-jobs); 4 exports log-likelihoods as Kaldi
 # archives; 5 decodes, scores and prints the table (a column per test set); 6 writes
 # a system directory per system (exp/gmm/tri/system, exp/ARCH/system) for python -m blasr.transcribe.
 set -euo pipefail
@@ -36,6 +37,7 @@ train_config=conf/train.yaml
 epochs=                   # empty: the config's
 width=                    # empty: the config's
 threads=2                 # torch threads for training and export
+train_jobs=2              # networks trained at once, threads / train_jobs torch threads each (1: one after another)
 cmd=                      # cmd.sh: launcher of the jobs (blasr-run, "blasr-slurm --mem 4G", queue.pl; docs/cluster.md)
 train_cmd=                # cmd.sh's cuda_cmd: launcher of the training, one job per network (e.g. "blasr-slurm --mem 8G")
 train_nproc=0             # training processes per node through local/slurm_torchrun.sh (a Slurm --train-cmd; 0: plain python)
@@ -43,7 +45,7 @@ extra_tests="test_other test_tel"  # held-out test conditions besides test (any 
 speeds="0.9 1.0 1.1"      # multi-condition training: speed-perturbed copies, realigned by the GMM ("1.0": none)
 augment="noise babble reverb telephone"  # and one augmented copy of each, its kind drawn per recording ("": none)
 blasr_option_names="stage stop_stage nj seed num_train num_dev num_test data exp num_leaves total_gauss archs
-  train_config epochs width threads extra_tests speeds augment cmd
+  train_config epochs width threads train_jobs extra_tests speeds augment cmd
   train_cmd train_nproc"
 
 . ../../local/log.sh
@@ -147,16 +149,48 @@ overrides=()
 [ -n "$epochs" ] && overrides+=(--epochs "$epochs")
 [ -n "$width" ] && overrides+=(--width "$width")
 
+[[ $train_jobs =~ ^[1-9][0-9]*$ ]] || die "--train-jobs must be a positive whole number, not '$train_jobs'"
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   needs 3 "give --train-config an existing file" "$train_config"
   needs 3 2 "$data/targets/$train_set/num_pdfs" "$data/targets/dev/num_pdfs"
+  # several networks at once, each with a share of the threads: at 1/8 width one thread trains about 9/10
+  # as fast as two, so two networks side by side take little more than one (docs/benchmarks.md); each
+  # runs as a launcher job (blasr-run unless --train-cmd) with its log in exp/ARCH/log/train.log
+  at_once=$(( train_jobs < ${#arch_list[@]} ? train_jobs : ${#arch_list[@]} ))
+  job_threads=$threads
+  if [ "$at_once" -gt 1 ]; then
+    job_threads=$(( threads / at_once > 0 ? threads / at_once : 1 ))
+    train_cmd=${train_cmd:-blasr-run}
+  fi
+  running=()
+  finish_trainings() {  # wait for every running training, then stop if one failed, naming the logs
+    local job arch failed=()
+    for job in ${running[@]+"${running[@]}"}; do
+      arch=${job#*:}
+      if wait "${job%%:*}"; then
+        log "stage 3: $arch trained: $(grep -o 'epoch [0-9]*/[0-9]*: .*' "$exp/$arch/log/train.log" | tail -n 1)"
+      else
+        failed+=("$exp/$arch/log/train.log")
+      fi
+    done
+    running=()
+    [ "${#failed[@]}" -eq 0 ] || die "stage 3: ${#failed[@]} training(s) failed: see ${failed[*]}"
+  }
   for arch in "${arch_list[@]}"; do
-    log "stage 3: train $arch${train_cmd:+ through $train_cmd (log: $exp/$arch/log/train.log)} on $train_set (chunk mode, CPU, $threads threads)"
+    log "stage 3: train $arch${train_cmd:+ through $train_cmd (log: $exp/$arch/log/train.log)} on $train_set (chunk mode, CPU, $job_threads threads)"
     train_line "$exp/$arch/log/train.log" python -m blasr.train
-    "${train_line[@]}" --arch "$arch" --config "$train_config" ${overrides[@]+"${overrides[@]}"} \
-      --data "$data/targets/$train_set/cuts.jsonl.gz" --valid-data "$data/targets/dev/cuts.jsonl.gz" \
-      --exp "$exp/$arch" --resume auto
+    command=("${train_line[@]}" --arch "$arch" --config "$train_config" ${overrides[@]+"${overrides[@]}"}
+             --data "$data/targets/$train_set/cuts.jsonl.gz" --valid-data "$data/targets/dev/cuts.jsonl.gz"
+             --exp "$exp/$arch" --resume auto)
+    if [ "$at_once" -gt 1 ]; then
+      OMP_NUM_THREADS=$job_threads "${command[@]}" &
+      running+=("$!:$arch")
+      if [ "${#running[@]}" -ge "$at_once" ]; then finish_trainings; fi
+    else
+      "${command[@]}"
+    fi
   done
+  finish_trainings
 fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then

@@ -102,6 +102,31 @@ def test_the_training_stage_runs_through_its_train_cmd(recipe, stage, extra, tmp
     assert done.returncode == 1 and "--train-nproc must be a whole number" in done.stderr
 
 
+def test_the_digits_networks_train_side_by_side(tmp_path):
+    data, exp = tmp_path / ODD / "data", tmp_path / ODD / "exp"
+    for part in ("train", "dev"):
+        (data / "targets" / part).mkdir(parents=True)
+        (data / "targets" / part / "num_pdfs").write_text("8\n")
+    options = [RECIPES["digits"], "--stage", 3, "--stop-stage", 3, "--data", data, "--exp", exp,
+               "--speeds", "1.0", "--augment", ""]
+    # both (the default --train-jobs 2) start, one thread each, each as a blasr-run job with its own log; no
+    # cut manifest, so both fail in their jobs: the recipe waits for both and names both logs
+    done = run(options, timeout=300)
+    assert done.returncode == 1, done.stderr
+    for arch in ("bl_resnet22_a2b3", "resnet22"):
+        assert f"stage 3: train {arch} through blasr-run (log: {exp}/{arch}/log/train.log) on train " \
+               "(chunk mode, CPU, 1 threads)" in done.stderr
+        log = (exp / arch / "log" / "train.log").read_text()
+        assert log.startswith(f"# python -m blasr.train --arch {arch} ") and log.splitlines()[-1].startswith(
+            "# Ended (code 1)")
+    assert done.stderr.strip().endswith(f"stage 3: 2 training(s) failed: see {exp}/bl_resnet22_a2b3/log/train.log "
+                                        f"{exp}/resnet22/log/train.log")
+    done = run([*options, "--train-jobs", 1, "--archs", "resnet22"], timeout=300)  # one after another: no launcher
+    assert done.returncode != 0 and "stage 3: train resnet22 on train (chunk mode, CPU, 2 threads)" in done.stderr
+    done = run([*options, "--train-jobs", 0])
+    assert done.returncode == 1 and "--train-jobs must be a positive whole number, not '0'" in done.stderr
+
+
 def test_swbd_training_runs_through_its_train_cmd(tmp_path):
     exp = tmp_path / ODD
     (exp / "targets" / "train_nodup").mkdir(parents=True)
