@@ -326,8 +326,10 @@ class NetworkScores(Mapping):
 
     def score(self, cut) -> np.ndarray:
         """``(feature_frames(cut), classes)`` float32 for one cut; :class:`ScoreError` when it cannot be scored."""
+        return self._score_inputs(*self._inputs(cut))
+
+    def _score_inputs(self, inputs: np.ndarray, num_frames: int) -> np.ndarray:
         chunk_frames, amp = self._settings["chunk_frames"], self._settings["amp"]
-        inputs, num_frames = self._inputs(cut)
         try:
             started = time.perf_counter()
             logits = dense_logits(self.trained.model, inputs, chunk_frames, amp=amp)  # (T, K)
@@ -352,7 +354,7 @@ class NetworkScores(Mapping):
                 continue
             if inputs.shape[-1] > budget:
                 try:
-                    results[i] = self.score(cut)
+                    results[i] = self._score_inputs(inputs, num_frames)
                 except ScoreError as error:
                     results[i] = error
             else:
