@@ -45,6 +45,7 @@ LAZY = {
     "torchvision": "optional: used only where importable",
     "matplotlib": "plots only: import time nobody else should pay",
     "torch.utils.tensorboard": "only with --tensorboard (it imports the tensorboard package)",
+    "scipy.signal": "only the augmentations use it, and it adds a second to every program's start",
 }
 # (blasr module, third-party module) pairs allowed inside a function in that module only
 LAZY_IN = {
