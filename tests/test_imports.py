@@ -56,8 +56,9 @@ LAZY_IN = {
 
 def lazy_allowed(i: Import) -> bool:
     top = i.target.split(".")[0]
+    names = {i.target, f"{i.target}.{i.name}"} if i.name else {i.target}  # `from scipy import signal`: scipy.signal
     return (top in __import__("sys").stdlib_module_names
-            or any(i.target == k or i.target.startswith(k + ".") for k in LAZY)
+            or any(n == k or n.startswith(k + ".") for k in LAZY for n in names)
             or (i.source, top) in LAZY_IN)
 
 
