@@ -152,9 +152,10 @@ class FrameDataset(IterableDataset):
         cached: list | None = [] if self.cache_cuts > 0 else None
         for cut in open_cuts(self.cuts):
             if cached is not None:
-                cached = cached if len(cached) < self.cache_cuts else None  # too many: stream every epoch
-                if cached is not None:
+                if len(cached) < self.cache_cuts:
                     cached.append(cut)
+                else:
+                    cached = None  # too many: stream the manifest every epoch
             count = feature_frames(cut)
             if num_features is None:
                 num_features = cut.features.num_features

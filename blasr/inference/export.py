@@ -330,14 +330,20 @@ class NetworkScores(Mapping):
 
     def _score_inputs(self, inputs: np.ndarray, num_frames: int) -> np.ndarray:
         chunk_frames, amp = self._settings["chunk_frames"], self._settings["amp"]
+        logits = self._run_model(lambda: dense_logits(self.trained.model, inputs, chunk_frames, amp=amp),
+                                 work=inputs.shape[-1])  # (T, K)
+        return self._output(logits, num_frames)
+
+    def _run_model(self, forward, work: int):
+        """``forward()``, timed for the thread tuner (``work`` frames); a model's error as :class:`ScoreError`."""
         try:
             started = time.perf_counter()
-            logits = dense_logits(self.trained.model, inputs, chunk_frames, amp=amp)  # (T, K)
+            logits = forward()
             if self._tuner is not None:
-                self._tuner.update(time.perf_counter() - started, work=inputs.shape[-1])
+                self._tuner.update(time.perf_counter() - started, work=work)
         except (ValueError, KeyError, RuntimeError) as error:
             raise ScoreError(f"model error: {type(error).__name__}: {_first_line(error)}") from None
-        return self._output(logits, num_frames)
+        return logits
 
     def score_batch(self, cuts: list) -> list:
         """:meth:`score` of each cut (its matrix, or the :class:`ScoreError` it raised), the short ones run
@@ -367,12 +373,11 @@ class NetworkScores(Mapping):
                 end += 1
             group = ready[start:end]
             try:
-                started = time.perf_counter()
-                logits = batched_dense_logits(self.trained.model, [inputs for _, inputs, _ in group], amp=amp)
-                if self._tuner is not None:
-                    self._tuner.update(time.perf_counter() - started, work=len(group) * longest)
-            except (ValueError, KeyError, RuntimeError) as error:
-                logits = [ScoreError(f"model error: {type(error).__name__}: {_first_line(error)}")] * len(group)
+                logits = self._run_model(
+                    lambda: batched_dense_logits(self.trained.model, [inputs for _, inputs, _ in group], amp=amp),
+                    work=len(group) * longest)
+            except ScoreError as error:
+                logits = [error] * len(group)
             for (i, _, num_frames), rows in zip(group, logits):
                 try:
                     results[i] = rows if isinstance(rows, ScoreError) else self._output(rows, num_frames)
