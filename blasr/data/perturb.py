@@ -46,6 +46,7 @@ from lhotse.utils import fastcopy
 from blasr.features.extract import open_cuts
 from blasr.features.report import StageReport
 from blasr.features.transforms import NOISE_COLORS, AdditiveNoise, Reverb, Telephone
+from blasr.utils.files import atomic_write_text
 
 logger = logging.getLogger("blasr")
 
@@ -164,7 +165,9 @@ def iter_perturbed(cuts, options: PerturbOptions | None, report: StageReport):
 def write_perturbed(cuts, out_dir: str | os.PathLike, options: PerturbOptions | None = None,
                     overwrite: bool = False) -> tuple[Path, StageReport]:
     """The copies of :func:`iter_perturbed` streamed to ``out_dir``: ``cuts.jsonl.gz``, ``perturb.json``
-    (the options), ``perturb.report.json``.
+    (the options), ``perturb.report.json``, and Kaldi's ``text`` and ``utt2spk`` of the copies (sorted; as
+    ``perturb_data_dir_speed.sh`` writes them: a perturbed dev set is scored against its ``text``). ``text`` is
+    left out when a copy has no transcript, ``utt2spk`` when one has no speaker.
 
     A completed directory (``.completed``) with the same options is reused unless ``overwrite``.
     """
@@ -178,9 +181,17 @@ def write_perturbed(cuts, out_dir: str | os.PathLike, options: PerturbOptions | 
     out_dir.mkdir(parents=True, exist_ok=True)
     done.unlink(missing_ok=True)
     report = StageReport("perturb")
+    kaldi: dict[str, dict[str, str] | None] = {"text": {}, "utt2spk": {}}
     with CutSet.open_writer(manifest) as writer:
         for copy in iter_perturbed(cuts, options, report):
             writer.write(copy)
+            _kaldi_lines(copy, kaldi)
+    for name, lines in kaldi.items():
+        path = out_dir / name
+        if lines is None:
+            path.unlink(missing_ok=True)
+        else:
+            atomic_write_text(path, "".join(f"{utt} {value}".rstrip() + "\n" for utt, value in sorted(lines.items())))
     settings.write_text(options.to_json())
     report.save(out_dir / REPORT)
     report.log()
@@ -188,6 +199,21 @@ def write_perturbed(cuts, out_dir: str | os.PathLike, options: PerturbOptions | 
         raise ValueError(f"no cut of {cuts} could be perturbed ({report.num_skipped} skipped)")
     done.write_text("")
     return manifest, report
+
+
+def _kaldi_lines(cut: MonoCut, kaldi: dict[str, dict[str, str] | None]) -> None:
+    """Add ``cut``'s ``text`` (its supervisions' texts in order) and ``utt2spk`` lines; a file that a cut cannot
+    fill becomes ``None`` (not written)."""
+    texts = [s.text for s in cut.supervisions]
+    speakers = {s.speaker for s in cut.supervisions}
+    for name, value in (("text", None if not texts or None in texts else " ".join(texts)),
+                        ("utt2spk", next(iter(speakers)) if len(speakers) == 1 else None)):
+        lines = kaldi[name]
+        if lines is not None:
+            if value is None:
+                kaldi[name] = None
+            else:
+                lines[cut.id] = value
 
 
 def speed_copy(cut: MonoCut, factor: float) -> MonoCut:

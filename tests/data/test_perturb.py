@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from lhotse import CutSet
-from lhotse.utils import perturb_num_samples
+from lhotse.utils import fastcopy, perturb_num_samples
 
 from blasr.data import attach_targets, cuts_from_audio_files
 from blasr.data.perturb import PerturbOptions, perturb_cuts, write_perturbed
@@ -251,6 +251,27 @@ def test_program_writes_a_reusable_manifest(cuts, tmp_path):
     assert perturb_main(argv) == 0 and (out / "cuts.jsonl.gz").stat().st_mtime_ns == stamp  # reused
     _, report = write_perturbed(source, out, PerturbOptions(seed=5))
     assert report.kept == 9  # other options: remade
+
+
+def test_program_writes_kaldi_text_and_utt2spk_of_the_copies(cuts, tmp_path):
+    texts = {"utt0": "one two", "utt1": "three", "utt2": "oh four"}
+    source = tmp_path / "cuts.jsonl.gz"
+    CutSet.from_cuts(fastcopy(c, supervisions=[fastcopy(s, text=texts[c.id]) for s in c.supervisions])
+                     for c in cuts).to_file(source)
+    out = tmp_path / "perturbed"
+    assert perturb_main(["--cuts", str(source), "--out", str(out), "--speeds", "0.9", "1.0",
+                         "--augment", "noise"]) == 0
+    lines = (out / "text").read_text().splitlines()
+    ids = [c.id for c in CutSet.from_file(out / "cuts.jsonl.gz")]
+    assert [line.split(" ", 1)[0] for line in lines] == sorted(ids) and len(ids) == 12  # 2 speeds x (clean + noise)
+    assert "noise-sp0.9-utt2 oh four" in lines and "sp1.0-utt1 three" in lines
+    utt2spk = dict(line.split() for line in (out / "utt2spk").read_text().splitlines())
+    assert utt2spk["noise-sp0.9-utt0"] == "sp0.9-spk0" and utt2spk["sp1.0-utt2"] == "sp1.0-spk2"
+    # a copy without a transcript: no text file (a stale one is removed), utt2spk still written
+    CutSet.from_cuts(fastcopy(c, supervisions=[fastcopy(s, text=None) for s in c.supervisions])
+                     for c in cuts).to_file(source)
+    assert perturb_main(["--cuts", str(source), "--out", str(out), "--speeds", "1.0", "--overwrite"]) == 0
+    assert not (out / "text").exists() and len((out / "utt2spk").read_text().splitlines()) == 3
 
 
 def test_bad_options_are_refused(cuts):
