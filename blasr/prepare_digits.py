@@ -9,7 +9,8 @@ the finished corpus. The work is :func:`blasr.data.digits.prepare_digits`
 (see :mod:`blasr.data.digits` for how utterances are made).
 
 ``--other-synth`` adds the part ``test_other`` (the test utterances spoken by
-every flite voice, :func:`blasr.data.digits.prepare_other_synth`),
+every flite voice that can say every digit word,
+:func:`blasr.data.digits.prepare_other_synth`),
 ``--telephone`` the part ``test_tel`` (the test audio through an 8 kHz round
 trip, :func:`blasr.data.digits.prepare_telephone`); both are held-out test
 conditions and are remade only when the corpus or flite changes.
@@ -46,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--other-synth", action="store_true",
                    help="also make test_other: the test utterances spoken by flite (a held-out synthesizer)")
     p.add_argument("--other-voices", default=None,
-                   help="comma-separated flite voices for test_other (default: every voice flite has)")
+                   help="comma-separated flite voices for test_other (default: every voice flite has that speaks "
+                        "no two digit words alike, so not the talking clock awb_time)")
     p.add_argument("--telephone", action="store_true",
                    help="also make test_tel: the test audio resampled to 8 kHz and back")
     args = p.parse_args(argv)

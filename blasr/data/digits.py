@@ -39,7 +39,9 @@ no model is trained on either:
 - ``test_other`` (:func:`prepare_other_synth`): test utterance ``i``, with the
   same words, rate, silences, level, SNR and noise (drawn from the same
   generator), spoken by another synthesizer, CMU Flite (:mod:`blasr.data.flite`),
-  with every flite voice in round robin (speakers ``flite_<voice>``);
+  with its voices in round robin (speakers ``flite_<voice>``): every voice that
+  can say every digit word (flite's talking-clock voice ``awb_time`` speaks
+  "zero" as its "oh" and is left out; ``report.json`` says why);
 - ``test_tel`` (:func:`prepare_telephone`): the test cuts with their audio
   resampled to 8 kHz and back to 16 kHz on loading (lhotse's lazy transforms:
   nothing above 4 kHz survives; no telephone band-pass or codec), same ids.
@@ -99,7 +101,7 @@ from blasr.data.espeak import (
 from blasr.data.espeak import write_dict_dir as write_lexicon_dir
 from blasr.data.flite import SPEAKER_PREFIX as FLITE_SPEAKER_PREFIX
 from blasr.data.flite import choose_voices as choose_flite_voices
-from blasr.data.flite import find_flite, flite_version
+from blasr.data.flite import confused_words, find_flite, flite_version
 from blasr.data.flite import synthesize as flite_synthesize
 from blasr.features.report import StageReport
 
@@ -304,9 +306,10 @@ def prepare_other_synth(
     overwrite: bool = False,
     progress: bool = True,
 ) -> CutSet:
-    """Synthesize the :data:`OTHER_SYNTH` part of the finished corpus in ``out`` with flite (every voice if
-    ``voices`` is None) and return its CutSet: ``out/wav/flite_<voice>-<i>.wav`` and ``out/test_other/`` (the
-    manifests, Kaldi files, ``report.json`` and a ``.completed`` marker).
+    """Synthesize the :data:`OTHER_SYNTH` part of the finished corpus in ``out`` with flite (if ``voices`` is
+    None, every voice that speaks no two digit words alike: :func:`blasr.data.flite.confused_words`; a voice
+    asked for is kept with a warning) and return its CutSet: ``out/wav/flite_<voice>-<i>.wav`` and
+    ``out/test_other/`` (the manifests, Kaldi files, ``report.json`` and a ``.completed`` marker).
 
     Idempotent: a finished part with the same settings (the corpus', flite's version and voices) is only
     loaded. The part is derived from the corpus, so one made with other settings is rebuilt (so is every
@@ -317,7 +320,19 @@ def prepare_other_synth(
     out = Path(out)
     config = corpus_config(out)
     flite = find_flite()
+    asked = voices is not None
     voices = choose_flite_voices(flite, voices)
+    left_out = {}  # voice -> why: the words it cannot tell apart
+    for voice in voices:
+        pairs = confused_words(flite, voice, WORDS)
+        if pairs:
+            left_out[voice] = "speaks " + ", ".join(f"{a!r} and {b!r}" for a, b in pairs) + " with the same samples"
+            logger.warning("flite voice %s %s: its utterances could not be scored against their text; %s", voice,
+                           left_out[voice], "kept, since it was asked for" if asked else "left out")
+    if not asked:
+        voices = [voice for voice in voices if voice not in left_out]
+        if not voices:
+            raise DigitsError(f"no flite voice can say every digit word ({left_out}); give --other-voices")
     settings = {"corpus": (out / MARKER).read_text().strip(), "flite": flite_version(flite), "voices": voices,
                 "format": FORMAT_VERSION}
     digest = settings_digest(settings)
@@ -340,7 +355,8 @@ def prepare_other_synth(
     report.stats.update({"speakers": len(voices), "audio_seconds": audio, "wall_seconds": seconds,
                          "x_real_time": audio / max(seconds, 1e-9), "num_jobs": num_jobs})
     report.log()
-    (part / "report.json").write_text(json.dumps({"settings": settings, "report": asdict(report)}, indent=1) + "\n")
+    (part / "report.json").write_text(json.dumps({"settings": settings, "report": asdict(report),
+                                                  "voices_that_confuse_words": left_out}, indent=1) + "\n")
     (part / MARKER).write_text(digest + "\n")
     return cuts
 

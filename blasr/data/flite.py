@@ -7,7 +7,11 @@ command) is an independent engine with its own voices, none of them espeak-ng's:
 ``kal`` (a diphone voice at 8 kHz), ``kal16`` (the same diphone voice at
 16 kHz), ``awb_time`` (unit selection from a limited-domain talking-clock
 database), ``awb``, ``rms`` and ``slt`` (clustergen statistical parametric
-voices at 16 kHz). ``flite -lv`` lists them; every one is used.
+voices at 16 kHz). ``flite -lv`` lists them; every one is used that can say
+every word of the vocabulary (:func:`confused_words`): ``awb_time``, whose
+database holds what a clock says, speaks "zero" with exactly the samples of
+its "oh", so a reference "zero" could never be recognised from its audio, and
+it is left out by default.
 
 An utterance planned for espeak-ng (:class:`blasr.data.espeak.SpokenUtterance`)
 is spoken by flite as:
@@ -27,11 +31,13 @@ A speaker is ``flite_<voice>`` (one per voice: flite has no voice variants).
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
 from typing import Sequence
 
 import numpy as np
+import soundfile
 
 from blasr.data.espeak import SpokenUtterance, SynthesisError, finish_speech, pick_voices, run_synthesizer, trim_silence
 
@@ -70,6 +76,26 @@ def flite_voices(flite: str) -> list[str]:
 def choose_voices(flite: str, wanted: Sequence[str] | None) -> list[str]:
     """``wanted`` (sorted, deduplicated) if flite has them all, every voice if None."""
     return pick_voices(flite_voices(flite), wanted, "flite has no voice")
+
+
+def confused_words(flite: str, voice: str, words: Sequence[str]) -> list[tuple[str, str]]:
+    """Pairs of different ``words`` that ``voice`` speaks with identical samples (each word alone, flite's own
+    rate): a voice that does so cannot be scored against a text with those words (flite's limited-domain
+    ``awb_time`` says "zero" as "oh"). Empty when the voice tells every word apart."""
+    first: dict[bytes, str] = {}
+    pairs = []
+    for word in words:
+        command = [flite, "-voice", voice, "-t", word, "-o", "/dev/stdout"]
+        result = subprocess.run(command, capture_output=True)
+        if result.returncode != 0 or not result.stdout:
+            raise SynthesisError(f"flite voice {voice} failed on the word {word!r} (exit {result.returncode}): "
+                                 f"{result.stderr.decode(errors='replace').strip() or 'no audio'}")
+        samples = soundfile.read(io.BytesIO(result.stdout), dtype="int16")[0].tobytes()
+        if samples in first:
+            pairs.append((first[samples], word))
+        else:
+            first[samples] = word
+    return pairs
 
 
 def speaker_voice(speaker: str) -> str:
