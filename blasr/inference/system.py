@@ -33,7 +33,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ from blasr.features.input import model_input
 from blasr.inference.audio import AudioError, AudioInput, mono_at_rate, read_audio
 from blasr.inference.forward import dense_logits
 from blasr.inference.online import OnlineRecognizer
+from blasr.inference.optimize import optimize_for_inference
 from blasr.inference.posteriors import NnetForwardOptions, PosteriorTransform
 from blasr.kaldi.decoding.decode import DecodeError, DecodeOptions, Decoder, Hypothesis
 from blasr.kaldi.formats.model import read_model, read_transition_model
@@ -578,6 +579,8 @@ def _network_scorer(directory: Path, settings: dict[str, Any], fbank: FbankConfi
         raise SystemDirError(f"{directory / 'final.pt'} holds no class counts for its {num_pdfs} outputs "
                              "(the priors): export it from a blasr training run")
     transform = PosteriorTransform(NnetForwardOptions(prior_scale=settings["prior_scale"]), trained.class_counts)
+    # batch norm folded, channels-last: the export's default, the same logits within 1e-4 (docs/inference.md)
+    trained = replace(trained, model=optimize_for_inference(trained.model))
     # speaker / side statistics do not exist for one new recording: each is normalised by its own
     normalization = "none" if expected.get("normalization") == "none" else "utterance"
     norm_vars = expected.get("norm_vars", True)

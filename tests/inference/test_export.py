@@ -141,12 +141,23 @@ def test_export_round_trip(model_file, corpus, tmp_path):
         with torch.no_grad():
             logits = trained.model(inputs)[0].numpy()
         assert written[cut.id].shape == (cut.features.num_frames, NUM_CLASSES)
-        # short utterances run in batches (batched_dense_logits): the kernels round differently
-        np.testing.assert_allclose(written[cut.id], nnet_forward(logits, counts, True, False), rtol=1e-5, atol=1e-4)
+        # short utterances run in batches (batched_dense_logits), and by default batch norm is folded and the
+        # layout channels-last (optimize_for_inference): the kernels round differently, within the stated
+        # tolerance |difference| <= 5e-4 + 1e-4 |x| (docs/inference.md)
+        np.testing.assert_allclose(written[cut.id], nnet_forward(logits, counts, True, False), rtol=1e-4, atol=5e-4)
+    # the model as trained (--no-optimize): batching alone rounds less
+    plain = export_posteriors(model_file, corpus["train"], tmp_path / "plain", chunk_frames=None, progress=False,
+                              optimize=False)
+    for cut in cuts:
+        inputs = torch.from_numpy(replicate_edges(model_input(load_static(cut))))[None]
+        with torch.no_grad():
+            logits = trained.model(inputs)[0].numpy()
+        np.testing.assert_allclose(dict(kaldiio.load_scp(str(plain.scp)))[cut.id],
+                                   nnet_forward(logits, counts, True, False), rtol=1e-5, atol=1e-4)
     # chunks of 50 frames: the same numbers (up to the kernels' rounding)
     chunked = export_posteriors(model_file, corpus["train"], tmp_path / "b", chunk_frames=50, progress=False)
     for key, matrix in kaldiio.load_scp(str(chunked.scp)).items():
-        np.testing.assert_allclose(matrix, written[key], rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(matrix, written[key], rtol=1e-4, atol=5e-4)
     settings = json.loads((tmp_path / "a" / "export.json").read_text())
     assert settings["kind"] == "loglikes" and settings["written"] == 10 and settings["failed"] == 0
 

@@ -101,13 +101,13 @@ def test_export_with_optimize_writes_the_same_archive(corpus, tmp_path, rng):
     features = feature_settings(next(iter(open_cuts(corpus["train"]))), "utterance", True, None)
     info = model_info("bl_resnet22_a2b3", {"num_classes": NUM_CLASSES, "width": 0.25}, model, counts, features)
     model_file = save_model_file(tmp_path / "final.pt", model.state_dict(), info)
-    plain = export_posteriors(model_file, corpus["valid"], tmp_path / "plain", progress=False)
+    plain = export_posteriors(model_file, corpus["valid"], tmp_path / "plain", progress=False, optimize=False)
     export_main(["--model", str(model_file), "--data", str(corpus["valid"]), "--out", str(tmp_path / "fast"),
-                 "--chunk-frames", "50", "--device", "cpu", "--optimize"])  # the CLI's flag
+                 "--chunk-frames", "50", "--device", "cpu"])  # the CLI's default
     expected = dict(kaldiio.load_scp(str(plain.scp)))
     got = dict(kaldiio.load_scp(str(tmp_path / "fast" / "loglikes.scp")))
     assert got.keys() == expected.keys() and len(got) == 3
     for key in got:
-        np.testing.assert_allclose(got[key], expected[key], rtol=0, atol=1e-4)
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-4, atol=5e-4)  # the stated tolerance
     assert json.loads((tmp_path / "fast" / "export.json").read_text())["optimize"] is True
     assert json.loads((tmp_path / "plain" / "export.json").read_text())["optimize"] is False
