@@ -102,8 +102,8 @@ def export_posteriors(
             None: computed over ``cuts`` (the test speakers' own statistics).
         optimize: run a batch-norm-folded, channels-last copy of the model
             (:func:`~blasr.inference.optimize.optimize_for_inference`), the default:
-            1.2-1.4x faster on CPU, the same logits within 1e-4 (float rounding;
-            docs/inference.md); False runs the model as trained.
+            1.2-1.4x faster on CPU, the same outputs within 5e-4 + 1e-4 |x| (float
+            rounding; docs/training.md, Export); False runs the model as trained.
         wspecifier: where the archive goes instead of ``out_dir/NAME.{ark,scp}``, as Kaldi's programs take it:
             ``ark:-`` (standard output, for ``| latgen-faster-mapped ... ark:-``), ``ark,t:-``,
             ``ark:| gzip -c > x.gz``, ``ark,scp:x.ark,x.scp``; the report and settings stay in ``out_dir``.

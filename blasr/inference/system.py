@@ -579,7 +579,7 @@ def _network_scorer(directory: Path, settings: dict[str, Any], fbank: FbankConfi
         raise SystemDirError(f"{directory / 'final.pt'} holds no class counts for its {num_pdfs} outputs "
                              "(the priors): export it from a blasr training run")
     transform = PosteriorTransform(NnetForwardOptions(prior_scale=settings["prior_scale"]), trained.class_counts)
-    # batch norm folded, channels-last: the export's default, the same logits within 1e-4 (docs/inference.md)
+    # batch norm folded, channels-last, as the export's default (within 5e-4 + 1e-4 |x|: docs/training.md, Export)
     trained = replace(trained, model=optimize_for_inference(trained.model))
     # speaker / side statistics do not exist for one new recording: each is normalised by its own
     normalization = "none" if expected.get("normalization") == "none" else "utterance"
