@@ -13,9 +13,9 @@ every speed copy (``noise-``: white, pink or brown noise at a random SNR;
 are lhotse transforms stored in ``OUT/cuts.jsonl.gz`` and applied when the
 audio is read: run ``python -m blasr.features`` on it next. Speed copies need
 new alignments: ``python -m blasr.gmm align`` on their features, then
-``python -m blasr.targets``. Writes ``perturb.json`` (the options) and
-``perturb.report.json``; deterministic for a ``--seed``. The work is
-:mod:`blasr.data.perturb`.
+``python -m blasr.targets``. Writes ``perturb.json`` (the options),
+``perturb.report.json`` and Kaldi's ``text`` / ``utt2spk`` of the copies;
+deterministic for a ``--seed``. The work is :mod:`blasr.data.perturb`.
 """
 
 from __future__ import annotations
