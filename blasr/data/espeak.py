@@ -203,13 +203,15 @@ def choose_voices(espeak: str, wanted: Sequence[str] | None) -> list[str]:
     return pick_voices(english_voices(espeak), wanted, "espeak-ng has no English voice")
 
 
-def run_synthesizer(command: Sequence[str], utterance: SpokenUtterance, name: str) -> tuple[np.ndarray, int]:
+def run_synthesizer(command: Sequence[str], utterance: SpokenUtterance | str, name: str) -> tuple[np.ndarray, int]:
     """Run a synthesizer ``command`` that writes one WAV file to stdout: its int16 samples and rate; an error
-    naming the utterance, ``name`` and the command if it fails or writes nothing."""
+    naming the utterance (or what else ``utterance`` says is being spoken), ``name`` and the command if it
+    fails or writes nothing."""
     result = subprocess.run(list(command), capture_output=True)
     if result.returncode != 0 or not result.stdout:
+        what = utterance if isinstance(utterance, str) else f"utterance {utterance.id}"
         raise SynthesisError(
-            f"utterance {utterance.id}: {name} failed (exit {result.returncode}): {' '.join(command)!r}: "
+            f"{what}: {name} failed (exit {result.returncode}): {' '.join(command)!r}: "
             f"{result.stderr.decode(errors='replace').strip() or 'no audio'}"
         )
     return soundfile.read(io.BytesIO(result.stdout), dtype="int16")

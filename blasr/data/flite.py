@@ -31,13 +31,11 @@ A speaker is ``flite_<voice>`` (one per voice: flite has no voice variants).
 
 from __future__ import annotations
 
-import io
 import shutil
 import subprocess
 from typing import Sequence
 
 import numpy as np
-import soundfile
 
 from blasr.data.espeak import SpokenUtterance, SynthesisError, finish_speech, pick_voices, run_synthesizer, trim_silence
 
@@ -86,11 +84,7 @@ def confused_words(flite: str, voice: str, words: Sequence[str]) -> list[tuple[s
     pairs = []
     for word in words:
         command = [flite, "-voice", voice, "-t", word, "-o", "/dev/stdout"]
-        result = subprocess.run(command, capture_output=True)
-        if result.returncode != 0 or not result.stdout:
-            raise SynthesisError(f"flite voice {voice} failed on the word {word!r} (exit {result.returncode}): "
-                                 f"{result.stderr.decode(errors='replace').strip() or 'no audio'}")
-        samples = soundfile.read(io.BytesIO(result.stdout), dtype="int16")[0].tobytes()
+        samples = run_synthesizer(command, f"the word {word!r}", f"flite voice {voice}")[0].tobytes()
         if samples in first:
             pairs.append((first[samples], word))
         else:
