@@ -322,6 +322,18 @@ def prepare_other_synth(
     flite = find_flite()
     asked = voices is not None
     voices = choose_flite_voices(flite, voices)
+    # which voices confuse words follows from flite and the candidates, so it is checked only when (re)building
+    settings = {"corpus": (out / MARKER).read_text().strip(), "flite": flite_version(flite), "voices": voices,
+                "leave_out_confusing_voices": not asked, "format": FORMAT_VERSION}
+    digest = settings_digest(settings)
+    part = out / OTHER_SYNTH
+    if (part / MARKER).is_file() and (part / MARKER).read_text().strip() == digest and not overwrite:
+        logger.info("%s is complete with these settings; not rebuilding", part)
+        return CutSet.from_file(part / "cuts.jsonl.gz").to_eager()
+    if part.is_dir():
+        shutil.rmtree(part)
+    for old in (out / "wav").glob(f"{FLITE_SPEAKER_PREFIX}*.wav"):
+        old.unlink()
     left_out = {}  # voice -> why: the words it cannot tell apart
     for voice in voices:
         pairs = confused_words(flite, voice, WORDS)
@@ -333,17 +345,6 @@ def prepare_other_synth(
         voices = [voice for voice in voices if voice not in left_out]
         if not voices:
             raise DigitsError(f"no flite voice can say every digit word ({left_out}); give --other-voices")
-    settings = {"corpus": (out / MARKER).read_text().strip(), "flite": flite_version(flite), "voices": voices,
-                "format": FORMAT_VERSION}
-    digest = settings_digest(settings)
-    part = out / OTHER_SYNTH
-    if (part / MARKER).is_file() and (part / MARKER).read_text().strip() == digest and not overwrite:
-        logger.info("%s is complete with these settings; not rebuilding", part)
-        return CutSet.from_file(part / "cuts.jsonl.gz").to_eager()
-    if part.is_dir():
-        shutil.rmtree(part)
-    for old in (out / "wav").glob(f"{FLITE_SPEAKER_PREFIX}*.wav"):
-        old.unlink()
 
     utterances = plan_other_synth(config, voices)
     logger.info("synthesizing %d %s utterances with flite (%s), %d jobs into %s", len(utterances), OTHER_SYNTH,
@@ -355,7 +356,7 @@ def prepare_other_synth(
     report.stats.update({"speakers": len(voices), "audio_seconds": audio, "wall_seconds": seconds,
                          "x_real_time": audio / max(seconds, 1e-9), "num_jobs": num_jobs})
     report.log()
-    (part / "report.json").write_text(json.dumps({"settings": settings, "report": asdict(report),
+    (part / "report.json").write_text(json.dumps({"settings": settings, "report": asdict(report), "voices": voices,
                                                   "voices_that_confuse_words": left_out}, indent=1) + "\n")
     (part / MARKER).write_text(digest + "\n")
     return cuts

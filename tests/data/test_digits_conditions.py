@@ -101,8 +101,10 @@ def test_other_synth_part(digits):
     # every voice but the talking clock, which says "zero" as "oh" (report.json says so)
     voices = set(flite.flite_voices(flite.find_flite())) - {"awb_time"}
     assert {c.supervisions[0].speaker for c in cuts} == {f"flite_{v}" for v in voices}
-    left_out = json.loads((part / "report.json").read_text())["voices_that_confuse_words"]
+    report = json.loads((part / "report.json").read_text())
+    left_out = report["voices_that_confuse_words"]
     assert list(left_out) == ["awb_time"] and "'zero' and 'oh'" in left_out["awb_time"]
+    assert report["voices"] == sorted(voices) and "awb_time" in report["settings"]["voices"]  # the candidates
     for cut in cuts:
         path = digits / "wav" / f"{cut.id}.wav"
         info = soundfile.info(path)
