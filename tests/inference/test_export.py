@@ -136,24 +136,24 @@ def test_export_round_trip(model_file, corpus, tmp_path):
     counts = trained.class_counts
     cuts = list(open_cuts(corpus["train"]))
     assert list(written) == [c.id for c in cuts]
+    expected = {}
     for cut in cuts:
         inputs = torch.from_numpy(replicate_edges(model_input(load_static(cut))))[None]
         with torch.no_grad():
             logits = trained.model(inputs)[0].numpy()
+        expected[cut.id] = nnet_forward(logits, counts, True, False)
         assert written[cut.id].shape == (cut.features.num_frames, NUM_CLASSES)
         # short utterances run in batches (batched_dense_logits), and by default batch norm is folded and the
         # layout channels-last (optimize_for_inference): the kernels round differently, within the stated
-        # tolerance |difference| <= 5e-4 + 1e-4 |x| (docs/inference.md)
-        np.testing.assert_allclose(written[cut.id], nnet_forward(logits, counts, True, False), rtol=1e-4, atol=5e-4)
+        # tolerance |difference| <= 5e-4 + 1e-4 |x| (docs/training.md, Export)
+        np.testing.assert_allclose(written[cut.id], expected[cut.id], rtol=1e-4, atol=5e-4)
     # the model as trained (--no-optimize): batching alone rounds less
     plain = export_posteriors(model_file, corpus["train"], tmp_path / "plain", chunk_frames=None, progress=False,
                               optimize=False)
-    for cut in cuts:
-        inputs = torch.from_numpy(replicate_edges(model_input(load_static(cut))))[None]
-        with torch.no_grad():
-            logits = trained.model(inputs)[0].numpy()
-        np.testing.assert_allclose(dict(kaldiio.load_scp(str(plain.scp)))[cut.id],
-                                   nnet_forward(logits, counts, True, False), rtol=1e-5, atol=1e-4)
+    plain_written = dict(kaldiio.load_scp(str(plain.scp)))
+    assert list(plain_written) == list(expected)
+    for key, matrix in plain_written.items():
+        np.testing.assert_allclose(matrix, expected[key], rtol=1e-5, atol=1e-4)
     # chunks of 50 frames: the same numbers (up to the kernels' rounding)
     chunked = export_posteriors(model_file, corpus["train"], tmp_path / "b", chunk_frames=50, progress=False)
     for key, matrix in kaldiio.load_scp(str(chunked.scp)).items():
