@@ -9,7 +9,8 @@ speaker ids, as Kaldi's ``perturb_data_dir_speed_3way.sh``), a random gain in
 place on every copy (``perturb_data_dir_volume.sh``), and augmented copies of
 every speed copy (``noise-``: white, pink or brown noise at a random SNR;
 ``babble-``: other utterances of the set; ``reverb-``: a simulated room;
-``tel-``: 8 kHz round trip with a 300-3400 Hz band-pass). The perturbations
+``tel-``: 8 kHz round trip with a 300-3400 Hz band-pass; ``eq-``: a random
+equaliser, 3-6 peaking filters of +-12 dB). The perturbations
 are lhotse transforms stored in ``OUT/cuts.jsonl.gz`` and applied when the
 audio is read: run ``python -m blasr.features`` on it next. Speed copies need
 new alignments: ``python -m blasr.gmm align`` on their features, then
@@ -56,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-telephone-band", action="store_true", help="telephone copies: the 8 kHz round trip alone")
     p.add_argument("--telephone-mulaw", action=argparse.BooleanOptionalAction, default=d.telephone_mulaw,
                    help="telephone copies: 8-bit mu-law at 8 kHz")
+    add_range("--eq-bands", d.eq_bands, "how many peaking filters a random-EQ copy has", int)
+    add_range("--eq-freq", d.eq_freq, "range of their centres (Hz, log-uniform)")
+    add_range("--eq-gain", d.eq_gain, "range of their gains (dB)")
+    add_range("--eq-q", d.eq_q, "range of their Q (log-uniform)")
     p.add_argument("--seed", type=int, default=d.seed, help="decides every random draw")
     p.add_argument("--overwrite", action="store_true", help="remake even a completed output directory")
     args = p.parse_args(argv)
@@ -66,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         babble_speakers=tuple(args.babble_speakers), babble_pool=args.babble_pool,
         reverb_t60=tuple(args.reverb_t60), reverb_drr=tuple(args.reverb_drr),
         telephone_band=None if args.no_telephone_band else tuple(args.telephone_band),
-        telephone_mulaw=args.telephone_mulaw, seed=args.seed,
+        telephone_mulaw=args.telephone_mulaw, eq_bands=tuple(args.eq_bands), eq_freq=tuple(args.eq_freq),
+        eq_gain=tuple(args.eq_gain), eq_q=tuple(args.eq_q), seed=args.seed,
     )
     return cli.write_and_report(lambda: write_perturbed(args.cuts, args.out, options, overwrite=args.overwrite))
 

@@ -1,11 +1,11 @@
-"""Perturbed copies of a cut set: speed, volume, additive noise, simulated reverberation, telephone band.
+"""Perturbed copies of a cut set: speed, volume, additive noise, simulated reverberation, telephone band, random EQ.
 
 Every perturbation is a lazy lhotse ``AudioTransform`` recorded in the copy's
 ``Recording.transforms``: the manifest grows, the disk does not, and the
 audio is perturbed whenever it is read (``python -m blasr.features`` reads it
 through ``cut.load_audio()``). Speed and volume are lhotse's own transforms
-(``Speed``, ``Volume``); noise, babble, reverberation and the telephone band
-are :mod:`blasr.features.transforms` (generated noise and simulated rooms: no
+(``Speed``, ``Volume``); noise, babble, reverberation, the telephone band and
+the random equaliser are :mod:`blasr.features.transforms` (generated noise and simulated rooms: no
 download, no torchaudio).
 
 :func:`perturb_cuts` makes the copies. Kaldi's conventions: speed copies as
@@ -13,7 +13,7 @@ download, no torchaudio).
 prefix ``sp<factor>-`` on utterance, recording and speaker ids, the 1.0 copy
 included); volume in place on every copy as ``perturb_data_dir_volume.sh``
 (a gain uniform in [0.125, 2], no id change); augmented copies with a prefix
-per kind (``noise-``, ``babble-``, ``reverb-``, ``tel-``) and the speaker
+per kind (``noise-``, ``babble-``, ``reverb-``, ``tel-``, ``eq-``) and the speaker
 kept, as ``steps/data/augment_data_dir.py`` and ``reverberate_data_dir.py``
 do. Every random draw comes from a generator seeded by ``(seed, kind, the
 copy's recording id)``, so the copies do not depend on the order or the number
@@ -45,15 +45,15 @@ from lhotse.utils import fastcopy
 
 from blasr.features.extract import open_cuts
 from blasr.features.report import StageReport
-from blasr.features.transforms import NOISE_COLORS, AdditiveNoise, Reverb, Telephone
+from blasr.features.transforms import NOISE_COLORS, AdditiveNoise, Equalizer, Reverb, Telephone
 from blasr.utils.files import atomic_write_text
 
 logger = logging.getLogger("blasr")
 
 KALDI_SPEEDS = (0.9, 1.0, 1.1)  # perturb_data_dir_speed_3way.sh
 KALDI_VOLUME = (0.125, 2.0)  # perturb_data_dir_volume.sh --scale-low / --scale-high
-AUGMENTATIONS = ("noise", "babble", "reverb", "telephone")
-PREFIXES = {"noise": "noise-", "babble": "babble-", "reverb": "reverb-", "telephone": "tel-"}
+AUGMENTATIONS = ("noise", "babble", "reverb", "telephone", "eq")
+PREFIXES = {"noise": "noise-", "babble": "babble-", "reverb": "reverb-", "telephone": "tel-", "eq": "eq-"}
 MANIFEST = "cuts.jsonl.gz"
 REPORT = "perturb.report.json"
 SETTINGS = "perturb.json"
@@ -79,6 +79,9 @@ class PerturbOptions:
       that babble is made from (other speakers than the copy's when possible).
     * ``reverb_t60`` (s), ``reverb_drr`` (dB): uniform ranges of the simulated rooms.
     * ``telephone_band``: Hz, or ``None`` for the 8 kHz round trip alone; ``telephone_mulaw``.
+    * ``eq_bands``: how many peaking filters a random-EQ copy has, their centres
+      log-uniform in ``eq_freq`` (Hz, kept below the Nyquist frequency), gains
+      uniform in ``eq_gain`` (dB) and Q log-uniform in ``eq_q``.
     """
 
     speeds: tuple = KALDI_SPEEDS
@@ -93,6 +96,10 @@ class PerturbOptions:
     reverb_drr: tuple = (-3.0, 10.0)
     telephone_band: tuple | None = (300.0, 3400.0)
     telephone_mulaw: bool = False
+    eq_bands: tuple = (3, 6)
+    eq_freq: tuple = (100.0, 7000.0)
+    eq_gain: tuple = (-12.0, 12.0)
+    eq_q: tuple = (0.5, 3.0)
     seed: int = 0
 
     def check(self) -> None:
@@ -104,7 +111,7 @@ class PerturbOptions:
         if self.augment_copies not in ("each", "one"):
             raise ValueError(f"augment_copies must be 'each' or 'one', got {self.augment_copies!r}")
         for name in ("volume", "noise_snr", "babble_snr", "babble_speakers", "reverb_t60", "reverb_drr",
-                     "telephone_band"):
+                     "telephone_band", "eq_bands", "eq_freq", "eq_gain", "eq_q"):
             value = getattr(self, name)
             if value is not None and (len(value) != 2 or value[0] > value[1]):
                 raise ValueError(f"{name} must be a range (low, high) with low <= high, got {value}")
@@ -112,6 +119,9 @@ class PerturbOptions:
             raise ValueError(f"volume gains must be positive, got {self.volume}")
         if self.reverb_t60[0] <= 0:
             raise ValueError(f"reverb_t60 must be positive, got {self.reverb_t60}")
+        if self.eq_bands[0] < 1 or self.eq_freq[0] <= 0 or self.eq_q[0] <= 0:
+            raise ValueError(f"eq needs at least one band, positive centres and Q, got {self.eq_bands}, "
+                             f"{self.eq_freq}, {self.eq_q}")
         if self.babble_speakers[0] < 1:
             raise ValueError(f"babble needs at least one speaker, got {self.babble_speakers}")
         if self.telephone_band is not None and not 0 < self.telephone_band[0] < self.telephone_band[1] < 4000:
@@ -260,6 +270,13 @@ def augmented_copy(cut: MonoCut, kind: str, options: PerturbOptions, pool: list 
         band = list(options.telephone_band) if options.telephone_band is not None else None
         transform = Telephone(band=band, mulaw=options.telephone_mulaw)
         details = {"band": band, "mulaw": options.telephone_mulaw}
+    elif kind == "eq":
+        count = int(rng.integers(options.eq_bands[0], options.eq_bands[1] + 1))
+        low, high = np.log(options.eq_freq[0]), np.log(min(options.eq_freq[1], 0.45 * cut.sampling_rate))
+        bands = [[float(np.exp(rng.uniform(low, max(low, high)))), float(rng.uniform(*options.eq_gain)),
+                  float(np.exp(rng.uniform(*np.log(options.eq_q))))] for _ in range(count)]
+        transform = Equalizer(bands=bands)
+        details = {"bands": bands}
     else:
         raise ValueError(f"unknown augmentation {kind!r}; choose one of {AUGMENTATIONS}")
     prefix = PREFIXES[kind]

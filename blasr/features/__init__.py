@@ -16,13 +16,14 @@ from blasr.features.extract import compute_features, feature_frames, load_static
 from blasr.features.fbank import FeatureError, compute_logmel, logmel
 from blasr.features.input import model_input, normalized_with_deltas, replicate_edges
 from blasr.features.report import StageReport
-from blasr.features.transforms import AdditiveNoise, Reverb, Telephone  # registered with lhotse by name
+from blasr.features.transforms import AdditiveNoise, Equalizer, Reverb, Telephone  # registered with lhotse by name
 
 __all__ = [
     "NORMALIZATIONS",
     "AdditiveNoise",
     "CmvnStats",
     "CmvnTable",
+    "Equalizer",
     "FbankConfig",
     "FeatureError",
     "Reverb",

@@ -21,6 +21,10 @@ and scipy:
 * :class:`Telephone` — 8 kHz round trip (polyphase resampling, low-pass at
   3.9 kHz), with a 300-3400 Hz band-pass (4th-order Butterworth, zero phase)
   and optionally G.711 µ-law (8 bits) at 8 kHz.
+* :class:`Equalizer` — a random spectral envelope: a cascade of peaking
+  filters (the RBJ *Audio EQ Cookbook* biquads), each boosting or cutting a band
+  around its centre, output power equal to input power (a "random EQ"
+  augmentation: another microphone, channel or voice's spectral tilt).
 
 Each takes and returns ``(channels, N)`` samples and keeps ``N``. The copies
 are made by :mod:`blasr.data.perturb`.
@@ -165,6 +169,52 @@ class Telephone(AudioTransform):
 
     def reverse_timestamps(self, offset, duration, sampling_rate):
         return offset, duration
+
+
+@dataclass
+class Equalizer(AudioTransform):
+    """Peaking filters in cascade, ``bands`` = ``[[centre Hz, gain dB, Q], ...]``; output scaled to the input's power.
+
+    Each band is the RBJ cookbook's peaking biquad (unit gain far from the
+    centre, ``gain_db`` at it, bandwidth set by ``Q``), run forward once
+    (minimum phase: a delay of a few samples at most, so frame targets stay
+    valid). A centre at or above the Nyquist frequency is left out.
+    """
+
+    bands: list
+
+    def __call__(self, samples: np.ndarray, sampling_rate: int) -> np.ndarray:
+        # samples: (channels, N) -> (channels, N)
+        if not samples.size or not self.bands:
+            return samples
+        sos = peaking_sos(self.bands, sampling_rate)
+        if not len(sos):
+            return samples
+        x = samples.astype(np.float64)
+        from scipy import signal  # imported on use: it costs every blasr program a second to start
+        y = signal.sosfilt(sos, x, axis=-1)
+        before, after = np.mean(np.square(x)), np.mean(np.square(y))
+        if after > 0:
+            y *= np.sqrt(before / after)
+        return y.astype(samples.dtype)
+
+    def reverse_timestamps(self, offset, duration, sampling_rate):
+        return offset, duration
+
+
+def peaking_sos(bands, sampling_rate: int) -> np.ndarray:
+    """``(K, 6)`` second-order sections of the peaking filters ``[[centre Hz, gain dB, Q], ...]`` below Nyquist."""
+    sections = []
+    for centre, gain_db, q in bands:
+        if not 0 < centre < sampling_rate / 2 or q <= 0:
+            continue
+        amplitude = 10.0 ** (gain_db / 40.0)
+        w0 = 2 * np.pi * centre / sampling_rate
+        alpha = np.sin(w0) / (2 * q)
+        b = [1 + alpha * amplitude, -2 * np.cos(w0), 1 - alpha * amplitude]
+        a = [1 + alpha / amplitude, -2 * np.cos(w0), 1 - alpha / amplitude]
+        sections.append([*(v / a[0] for v in b), 1.0, a[1] / a[0], a[2] / a[0]])
+    return np.asarray(sections, dtype=np.float64).reshape(-1, 6)
 
 
 def _resample(x: np.ndarray, rate: int, new_rate: int, cutoff: float = 3900.0) -> np.ndarray:

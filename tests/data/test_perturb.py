@@ -13,7 +13,7 @@ from lhotse.utils import fastcopy, perturb_num_samples
 from blasr.data import attach_targets, cuts_from_audio_files
 from blasr.data.perturb import PerturbOptions, perturb_cuts, write_perturbed
 from blasr.features import FbankConfig, compute_features
-from blasr.features.transforms import AdditiveNoise, Reverb, Telephone, mulaw_round_trip
+from blasr.features.transforms import AdditiveNoise, Equalizer, Reverb, Telephone, mulaw_round_trip, peaking_sos
 from blasr.gmm import main as gmm_main
 from blasr.kaldi.formats.experiment import load_kaldi_experiment
 from blasr.kaldi.gmm.recipe import align_cuts
@@ -205,6 +205,50 @@ def test_telephone_copies_at_8_khz_source_rate(cuts):
     assert band_power(audio, 4100, 8000) < 1e-4 * band_power(audio, 0, 8000)
 
 
+# -- random equaliser ------------------------------------------------------------------------
+
+
+def test_peaking_filters_have_their_gain_at_the_centre_and_unit_gain_far_away():
+    from scipy import signal
+
+    for centre, gain, q in ((1000.0, 9.0, 1.0), (250.0, -12.0, 2.5), (5000.0, 6.0, 0.5)):
+        sos = peaking_sos([[centre, gain, q]], RATE)
+        _, h = signal.sosfreqz(sos, worN=[centre, 0.0, RATE / 2], fs=RATE)
+        db = 20 * np.log10(np.abs(h))
+        assert db[0] == pytest.approx(gain, abs=1e-6) and db[1:] == pytest.approx([0.0, 0.0], abs=1e-6)
+    assert peaking_sos([[9000.0, 6.0, 1.0], [1000.0, 3.0, 0.0]], RATE).shape == (0, 6)  # above Nyquist; Q 0
+
+
+def test_equalizer_reshapes_the_spectrum_keeps_power_length_and_timing():
+    x = np.random.default_rng(1).standard_normal((1, 32000)).astype(np.float32)
+    y = Equalizer(bands=[[1000.0, 12.0, 2.0], [4000.0, -12.0, 2.0]])(x, RATE)
+    assert y.shape == x.shape and y.dtype == x.dtype
+    assert np.sum(y.astype(np.float64) ** 2) == pytest.approx(np.sum(x.astype(np.float64) ** 2), rel=1e-5)
+    boost = band_power(y[0], 900, 1100) / band_power(x[0], 900, 1100)
+    cut = band_power(y[0], 3600, 4400) / band_power(x[0], 3600, 4400)
+    assert 10 * np.log10(boost / cut) > 18  # about +12 dB against -12 dB near the centres, before the power scaling
+    click = np.zeros((1, 4000), dtype=np.float32)
+    click[0, 1000] = 1.0
+    assert abs(int(np.argmax(np.abs(Equalizer(bands=[[1000.0, 12.0, 2.0]])(click, RATE)[0]))) - 1000) <= 2
+
+
+def test_eq_copies_draw_their_bands_in_the_options_ranges(cuts):
+    options = PerturbOptions(speeds=(1.0,), augment=("eq",), eq_bands=(2, 4), eq_freq=(200.0, 9000.0),
+                             eq_gain=(-6.0, 6.0), eq_q=(0.7, 2.0))
+    copies, report = perturb_cuts(cuts, options)
+    assert report.stats["copies_eq"] == 3
+    for i, length in enumerate(LENGTHS):
+        copy = copies[f"eq-utt{i}"]
+        bands = copy.custom["perturbation"]["bands"]
+        assert copy.supervisions[0].speaker == f"spk{i}" and 2 <= len(bands) <= 4
+        for centre, gain, q in bands:  # centres kept below 0.45 x the rate
+            assert 200 <= centre <= 0.45 * RATE and -6 <= gain <= 6 and 0.7 <= q <= 2.0
+        audio, clean = copy.load_audio()[0], cuts[f"utt{i}"].load_audio()[0]
+        assert len(audio) == length and not np.allclose(audio, clean)
+        assert np.mean(audio.astype(np.float64) ** 2) == pytest.approx(np.mean(clean.astype(np.float64) ** 2),
+                                                                        rel=1e-4)
+
+
 # -- determinism, manifests, the program -----------------------------------------------------
 
 
@@ -276,7 +320,8 @@ def test_program_writes_kaldi_text_and_utt2spk_of_the_copies(cuts, tmp_path):
 
 def test_bad_options_are_refused(cuts):
     for options in (PerturbOptions(augment=("music",)), PerturbOptions(volume=(2.0, 1.0)),
-                    PerturbOptions(speeds=(0.9, 0.9)), PerturbOptions(telephone_band=(300.0, 5000.0))):
+                    PerturbOptions(speeds=(0.9, 0.9)), PerturbOptions(telephone_band=(300.0, 5000.0)),
+                    PerturbOptions(eq_bands=(0, 2)), PerturbOptions(eq_gain=(6.0, -6.0))):
         with pytest.raises(ValueError):
             perturb_cuts(cuts, options)
 
