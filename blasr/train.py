@@ -46,6 +46,8 @@ _HELP = {
     "base_lr": "learning rate per --base-batch-frames target frames per step",
     "lr_decay": "lr factor applied at the start of every epoch >= --lr-decay-from-epoch",
     "grad_clip": "clip the global gradient norm (0: off)",
+    "label_smoothing": "training cross-entropy against 1 - this on the target state and this / classes on every "
+                       "class (0: none, the paper's); validation stays plain",
     "device": "default: cuda when available",
     "amp": "bf16 autocast (default: on with CUDA)",
     "channels_last": "channels-last tensors (default: on with CUDA)",

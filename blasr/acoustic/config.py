@@ -85,6 +85,7 @@ class TrainConfig:
     lr_decay: float = math.sqrt(0.5)  # lr x lr_decay at the start of every epoch >= lr_decay_from_epoch
     lr_decay_from_epoch: int = 10
     grad_clip: float = 10.0          # max global gradient norm; 0 disables
+    label_smoothing: float = 0.0     # training targets (1 - this) on the state, this / K spread; 0: the paper's
     # hardware
     device: str | None = None        # None: cuda when available
     amp: bool | None = None          # bf16 autocast; None: on with CUDA
@@ -207,6 +208,8 @@ def check(config: TrainConfig) -> TrainConfig:
             raise ValueError(f"{name} must be >= 0, got {getattr(config, name)}")
     if not 0 <= config.spec_time_fraction <= 1:
         raise ValueError(f"spec_time_fraction must be in [0, 1], got {config.spec_time_fraction}")
+    if not 0 <= config.label_smoothing < 1:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {config.label_smoothing}")
     if not 0 <= config.spec_freq_warp < 0.5:
         raise ValueError(f"spec_freq_warp must be in [0, 0.5), got {config.spec_freq_warp}")
     if config.select not in SELECTIONS:

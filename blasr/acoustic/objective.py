@@ -16,16 +16,20 @@ import torch.nn.functional as F
 from blasr.data.targets import IGNORE_INDEX
 
 
-def frame_sums(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def frame_sums(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0,
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(summed cross-entropy, correct frames, valid frames)`` of a batch.
 
     ``logits (N, C, K)`` (computed in float32), ``targets (N, C)`` int64 with
     ``IGNORE_INDEX`` for ignored positions. The loss keeps its graph; the
     counts are int64 tensors on the logits' device (no host synchronisation).
+    ``label_smoothing`` ε: the cross-entropy against ``(1 - ε)`` on the target
+    plus ``ε / K`` on every class (Szegedy et al. 2016; torch's definition).
     """
     logits = logits.float().flatten(0, 1)  # (N, C, K) -> (N C, K)
     targets = targets.flatten()
-    loss = F.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX, reduction="sum")
+    loss = F.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX, reduction="sum",
+                           label_smoothing=label_smoothing)
     valid = targets != IGNORE_INDEX
     correct = ((logits.detach().argmax(dim=1) == targets) & valid).sum()
     return loss, correct, valid.sum()

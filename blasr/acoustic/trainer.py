@@ -70,9 +70,10 @@ def recorded_num_pdfs(cuts: str) -> int | None:
 
 def optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, features: torch.Tensor,
                    targets: torch.Tensor, amp: bool, grad_clip: float, world_size: int = 1,
-                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+                   label_smoothing: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Forward (bf16 autocast when ``amp``), frame cross-entropy averaged over the global batch's valid
-    frames, backward, gradient-norm clipping at ``grad_clip`` (0: off), one optimiser step.
+    frames (``label_smoothing``: :func:`frame_sums`'), backward, gradient-norm clipping at ``grad_clip``
+    (0: off), one optimiser step.
 
     Returns detached ``(summed cross-entropy, correct frames, valid frames, gradient norm before
     clipping)`` of this process's rows. The body of :meth:`SpeechTrainer.train_step`, which
@@ -80,7 +81,7 @@ def optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, features:
     """
     with torch.autocast(features.device.type, dtype=torch.bfloat16, enabled=amp):
         logits = model(features)                      # (N, C, K)
-    loss_sum, correct, count = frame_sums(logits, targets)  # float32 cross-entropy
+    loss_sum, correct, count = frame_sums(logits, targets, label_smoothing)  # float32 cross-entropy
     global_count = all_reduce(count.clone())          # valid frames of the global batch
     loss = mean_loss(loss_sum, global_count, world_size)
     optimizer.zero_grad(set_to_none=True)
@@ -103,7 +104,7 @@ class SpeechTrainer(Trainer):
     resume_options = ("epochs", "lr", "weight_decay", "mode", "chunk_frames", "seed", "grad_clip",
                       "max_steps_per_epoch", "lr_decay", "lr_decay_from_epoch", "sync_bn", "spec_freq_masks",
                       "spec_freq_width", "spec_time_masks", "spec_time_width", "spec_time_fraction",
-                      "spec_freq_warp")
+                      "spec_freq_warp", "label_smoothing")
     curves = (Curve("loss", "train/loss", "cross-entropy (nats / frame)"),
               Curve("frame_acc", "train/frame_acc", "frame accuracy (%)"))
     batch_items = "utterances"
@@ -288,7 +289,8 @@ class SpeechTrainer(Trainer):
         features = batch["features"].to(self.device, non_blocking=True, memory_format=self.memory_format)
         targets = batch["targets"].to(self.device, non_blocking=True)
         loss_sum, correct, count, grad_norm = optimizer_step(
-            self.model, self.optimizer, features, targets, self.amp, self.config.grad_clip, self.context.world_size)
+            self.model, self.optimizer, features, targets, self.amp, self.config.grad_clip, self.context.world_size,
+            self.config.label_smoothing)
         sums = torch.stack([loss_sum.double(), correct.double(), count.double()])
         return Step(sums, loss=loss_sum, grad_norm=grad_norm, ids=batch["cut_ids"])
 

@@ -118,6 +118,21 @@ def test_an_all_ignored_batch_has_zero_loss_not_nan():
         F.cross_entropy(logits[0, :1], torch.tensor([2])).item() / 2)
 
 
+def test_label_smoothing_spreads_epsilon_over_the_classes_on_valid_frames_only():
+    logits = torch.randn(2, 3, 5)
+    targets = torch.tensor([[0, 4, IGNORE_INDEX], [2, IGNORE_INDEX, 1]])
+    eps = 0.1
+    log_p = logits.log_softmax(dim=-1)
+    valid = targets != IGNORE_INDEX
+    # (1 - eps) x the target's -log p + eps x the mean over the 5 classes of -log p, summed over the 4 valid frames
+    expected = sum(-(1 - eps) * log_p[n, c, targets[n, c]] - eps * log_p[n, c].mean()
+                   for n in range(2) for c in range(3) if valid[n, c])
+    loss_sum, correct, count = frame_sums(logits, targets, label_smoothing=eps)
+    assert loss_sum.item() == pytest.approx(expected.item(), rel=1e-6) and count == 4
+    assert frame_sums(logits, targets)[0].item() == pytest.approx(
+        -sum(log_p[n, c, targets[n, c]] for n in range(2) for c in range(3) if valid[n, c]).item(), rel=1e-6)
+
+
 def test_non_finite_loss_stops_naming_the_step_and_its_utterances(corpus, tmp_path, monkeypatch):
     real, calls = F.cross_entropy, []
 
