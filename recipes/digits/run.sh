@@ -44,8 +44,9 @@ train_nproc=0             # training processes per node through local/slurm_torc
 extra_tests="test_other test_tel"  # held-out test conditions besides test (any of these two; "" for none)
 speeds="0.9 1.0 1.1"      # multi-condition training: speed-perturbed copies, realigned by the GMM ("1.0": none)
 augment="noise babble reverb telephone"  # and one augmented copy of each, its kind drawn per recording ("": none)
+lm_weights=7:17           # the dev sweep: LM weights LO:HI x penalties 0, 0.5, 1 (Kaldi's score_kaldi.sh range)
 blasr_option_names="stage stop_stage nj seed num_train num_dev num_test data exp num_leaves total_gauss archs
-  train_config epochs width threads train_jobs extra_tests speeds augment cmd
+  train_config epochs width threads train_jobs extra_tests speeds augment lm_weights cmd
   train_cmd train_nproc"
 
 . ../../local/log.sh
@@ -117,7 +118,7 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   # the LM weight and insertion penalty are chosen on dev and applied to test, as the paper did
   python -m blasr.decode --graph "$exp/gmm/tri/graph" --model "$exp/gmm/tri/final.mdl" \
     --loglikes "scp:$exp/gmm/tri/loglikes_dev/loglikes.scp" --text "$data/corpus/dev/text" \
-    --out "$exp/gmm/tri/decode_dev" --sweep 3:15 --lattices --nj "$nj" ${cmd_opts[@]+"${cmd_opts[@]}"}
+    --out "$exp/gmm/tri/decode_dev" --sweep "$lm_weights" --lattices --nj "$nj" ${cmd_opts[@]+"${cmd_opts[@]}"}
   for part in "${tests[@]}"; do
     python -m blasr.decode --graph "$exp/gmm/tri/graph" --model "$exp/gmm/tri/final.mdl" \
       --loglikes "scp:$exp/gmm/tri/loglikes_$part/loglikes.scp" --text "$data/corpus/$part/text" \
@@ -216,7 +217,7 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     log "stage 5: decode and score $arch (LM weight and penalty chosen on dev)"
     python -m blasr.decode --graph "$exp/gmm/tri/graph" --model "$exp/gmm/tri/final.mdl" \
       --loglikes "scp:$exp/$arch/loglikes_dev/loglikes.scp" --text "$data/corpus/dev/text" \
-      --out "$exp/$arch/decode_dev" --sweep 3:15 --lattices --nj "$nj" ${cmd_opts[@]+"${cmd_opts[@]}"}
+      --out "$exp/$arch/decode_dev" --sweep "$lm_weights" --lattices --nj "$nj" ${cmd_opts[@]+"${cmd_opts[@]}"}
     for part in "${tests[@]}"; do
       python -m blasr.decode --graph "$exp/gmm/tri/graph" --model "$exp/gmm/tri/final.mdl" \
         --loglikes "scp:$exp/$arch/loglikes_$part/loglikes.scp" --text "$data/corpus/$part/text" \
