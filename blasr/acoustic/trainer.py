@@ -72,7 +72,7 @@ def optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, features:
                    targets: torch.Tensor, amp: bool, grad_clip: float, world_size: int = 1,
                    label_smoothing: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Forward (bf16 autocast when ``amp``), frame cross-entropy averaged over the global batch's valid
-    frames (``label_smoothing``: :func:`frame_sums`'), backward, gradient-norm clipping at ``grad_clip``
+    frames (``label_smoothing`` as in :func:`frame_sums`), backward, gradient-norm clipping at ``grad_clip``
     (0: off), one optimiser step.
 
     Returns detached ``(summed cross-entropy, correct frames, valid frames, gradient norm before
