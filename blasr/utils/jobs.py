@@ -10,6 +10,13 @@ a plain :func:`~blasr.utils.progress.progress_bar`. Logs: given a
 also to stderr, and a job that fails is named with its log file.
 :class:`JobPool` keeps its N processes for several rounds of calls (one per
 training pass), call J of every round in process J.
+
+Threads: N jobs share the machine's cores, as Kaldi's single-threaded jobs do.
+numpy's BLAS (OpenBLAS) would otherwise start a thread per core in every job,
+N x cores threads that spin while they wait for each other; each job's BLAS
+gets ``cores // N`` threads (at least 1) instead (:data:`BLAS_THREAD_VARIABLES`,
+set for the jobs' processes as they start; a variable the user has set is
+kept). Torch's threads in a job are the job's own to set.
 """
 
 from __future__ import annotations
@@ -20,10 +27,12 @@ import os
 import time
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 from blasr.utils.logs import job_log
+from blasr.utils.machine import available_cores
 from blasr.utils.progress import progress_bar
 
 T = TypeVar("T")
@@ -31,6 +40,24 @@ T = TypeVar("T")
 logger = logging.getLogger("blasr.jobs")
 
 _done: Any = None  # in a job's process: the count of items done that its parent reads (a shared integer)
+
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
+"""What numpy's BLAS libraries read for their thread count when a job's process imports numpy."""
+
+
+@contextmanager
+def blas_threads_for_jobs(num_jobs: int) -> Iterator[int]:
+    """While it is open, processes started from here see ``cores // num_jobs`` (at least 1) in each of
+    :data:`BLAS_THREAD_VARIABLES` that the environment does not set already; yields that count."""
+    threads = max(1, available_cores() // max(1, num_jobs))
+    added = [name for name in BLAS_THREAD_VARIABLES if name not in os.environ]
+    for name in added:
+        os.environ[name] = str(threads)
+    try:
+        yield threads
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
 
 
 def contiguous_shares(items: Sequence[T], num_jobs: int) -> list[Sequence[T]]:
@@ -139,8 +166,9 @@ def _run_calls(pools: Sequence[ProcessPoolExecutor], done: Any, function: Callab
     names = [f"{stage} job {job} of {len(calls)}" for job in range(1, len(calls) + 1)]
     if log_dir is not None:
         logger.info("%s: %d jobs, their logs in %s", stage, len(calls), job_log_path(log_dir, stage, "JOB"))
-    futures = [pool.submit(_run_job, function, arguments, log, name)
-               for pool, arguments, log, name in zip(pools, calls, logs, names)]
+    with blas_threads_for_jobs(len(calls)):  # a pool's processes start at its first submit
+        futures = [pool.submit(_run_job, function, arguments, log, name)
+                   for pool, arguments, log, name in zip(pools, calls, logs, names)]
     bar = progress_bar(None, total=total, desc=stage, enabled=total is not None)
     pending = set(futures)
     while pending:  # the first failure ends the wait: the other jobs' work would be thrown away

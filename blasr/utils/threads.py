@@ -32,15 +32,9 @@ from typing import Callable
 
 import torch
 
+from blasr.utils.machine import available_cores  # noqa: F401 (part of this module's interface)
+
 logger = logging.getLogger("blasr")
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity; ``os.cpu_count()`` where that is unknown)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def busy_cores(interval: float = 0.25) -> float:

@@ -88,3 +88,24 @@ def test_a_death_names_the_logs(tmp_path):
     with pytest.raises(LookupError, match=f"the jobs' logs: {tmp_path}/log/align.JOB.log"):
         run_spawned(_exit, [(3,)], lambda error: LookupError(f"died ({error})"), stage="align",
                     log_dir=tmp_path / "log")
+
+
+def _blas_environment(_):
+    import numpy  # noqa: F401 (imported in the job, as a job's work would)
+
+    return {name: os.environ.get(name) for name in jobs.BLAS_THREAD_VARIABLES}
+
+
+def test_jobs_share_the_cores_among_their_blas_threads(monkeypatch):
+    for name in jobs.BLAS_THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(jobs, "available_cores", lambda: 8)
+    seen = run_spawned(_blas_environment, [(0,), (1,)], RuntimeError)
+    assert seen == [{name: "4" for name in jobs.BLAS_THREAD_VARIABLES}] * 2  # 8 cores // 2 jobs
+    with jobs.JobPool(3, RuntimeError) as pool:
+        assert pool.run(_blas_environment, [(0,), (1,), (2,)])[2]["OPENBLAS_NUM_THREADS"] == "2"
+    assert all(name not in os.environ for name in jobs.BLAS_THREAD_VARIABLES)  # the parent's own is unchanged
+    monkeypatch.setattr(jobs, "available_cores", lambda: 2)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "7")  # what the user set is kept
+    (seen,) = run_spawned(_blas_environment, [(0,)] * 5, RuntimeError)[:1]
+    assert seen == {"OPENBLAS_NUM_THREADS": "7", "MKL_NUM_THREADS": "1", "BLIS_NUM_THREADS": "1"}
