@@ -131,11 +131,7 @@ class Reverb(AudioTransform):
         rir = self.impulse_response(sampling_rate)
         x = samples.astype(np.float64)
         from scipy import signal  # imported on use: it costs every blasr program a second to start
-        y = signal.fftconvolve(x, rir[None, :], axes=-1)[:, : x.shape[-1]]
-        before, after = np.mean(np.square(x)), np.mean(np.square(y))
-        if after > 0:
-            y *= np.sqrt(before / after)
-        return y.astype(samples.dtype)
+        return _at_power_of(signal.fftconvolve(x, rir[None, :], axes=-1)[:, : x.shape[-1]], x, samples.dtype)
 
     def reverse_timestamps(self, offset, duration, sampling_rate):
         return offset, duration
@@ -192,11 +188,7 @@ class Equalizer(AudioTransform):
             return samples
         x = samples.astype(np.float64)
         from scipy import signal  # imported on use: it costs every blasr program a second to start
-        y = signal.sosfilt(sos, x, axis=-1)
-        before, after = np.mean(np.square(x)), np.mean(np.square(y))
-        if after > 0:
-            y *= np.sqrt(before / after)
-        return y.astype(samples.dtype)
+        return _at_power_of(signal.sosfilt(sos, x, axis=-1), x, samples.dtype)
 
     def reverse_timestamps(self, offset, duration, sampling_rate):
         return offset, duration
@@ -215,6 +207,14 @@ def peaking_sos(bands, sampling_rate: int) -> np.ndarray:
         a = [1 + alpha / amplitude, -2 * np.cos(w0), 1 - alpha / amplitude]
         sections.append([*(v / a[0] for v in b), 1.0, a[1] / a[0], a[2] / a[0]])
     return np.asarray(sections, dtype=np.float64).reshape(-1, 6)
+
+
+def _at_power_of(y: np.ndarray, x: np.ndarray, dtype) -> np.ndarray:
+    """``y`` scaled to the mean power of ``x`` (unless ``y`` is silent), as ``dtype``."""
+    before, after = np.mean(np.square(x)), np.mean(np.square(y))
+    if after > 0:
+        y = y * np.sqrt(before / after)
+    return y.astype(dtype)
 
 
 def _resample(x: np.ndarray, rate: int, new_rate: int, cutoff: float = 3900.0) -> np.ndarray:
