@@ -32,8 +32,6 @@ from typing import Callable
 
 import torch
 
-from blasr.utils.machine import available_cores  # noqa: F401 (part of this module's interface)
-
 logger = logging.getLogger("blasr")
 
 

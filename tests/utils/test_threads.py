@@ -1,6 +1,7 @@
 """ThreadTuner on a simulated machine: a fake clock, and work rates that depend on the thread count and the load."""
 
-from blasr.utils.threads import ThreadTuner, available_cores
+from blasr.utils.machine import available_cores
+from blasr.utils.threads import ThreadTuner
 
 IDLE = {1: 90.0, 2: 100.0}  # steps per second: two threads pay a little on an idle machine
 LOADED = {1: 80.0, 2: 2.0}  # another busy process: two threads collapse (measured: 4,100 vs 77 frames/s)
