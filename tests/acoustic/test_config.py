@@ -56,6 +56,8 @@ def test_bad_options_are_refused_by_name(tmp_path):
         build_config(mode="dense", **REQUIRED)
     with pytest.raises(ValueError, match="--cmvn"):
         build_config(normalization="speaker", **REQUIRED)
+    with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\), got 1.0"):
+        build_config(label_smoothing=1.0, **REQUIRED)
     with pytest.raises(ValueError, match="--exp is required"):
         build_config(arch="resnet22", data="d")
 
