@@ -70,6 +70,7 @@ import threading
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -419,7 +420,7 @@ def measure_training(archs: list[str], modes: list[str], variants: list[str], se
                     step(features, targets)
             for _ in range(settings.train_steps):  # alternate the modes step by step
                 for result, features, targets in batches.values():
-                    result.seconds.append(time_call(lambda: step(features, targets), device))
+                    result.seconds.append(time_call(partial(step, features, targets), device))
             results += [result for result, _, _ in batches.values()]
             log(f"training: {arch} {variant} done")
             del model, optimizer, step, batches
