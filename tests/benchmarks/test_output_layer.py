@@ -1,30 +1,5 @@
-import importlib.util
-import sys
-from pathlib import Path
-
-import pytest
 import torch
 import torch.nn.functional as F
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def output_layer():
-    """benchmarks/output_layer.py as a module (benchmarks/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("output_layer", REPO / "benchmarks" / "output_layer.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
-
-
-@pytest.fixture
-def keep_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_onednn_linear_equals_f_linear_plain_and_prepacked(output_layer):

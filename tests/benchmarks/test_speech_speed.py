@@ -1,30 +1,6 @@
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
-import torch
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def speech_speed():
-    """benchmarks/speech_speed.py as a module (benchmarks/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("speech_speed", REPO / "benchmarks" / "speech_speed.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
-
-
-@pytest.fixture
-def keep_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_smoke_run_writes_positive_numbers(speech_speed, keep_threads, tmp_path, capsys):
