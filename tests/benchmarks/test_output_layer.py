@@ -1,5 +1,8 @@
+import pytest
 import torch
 import torch.nn.functional as F
+
+pytestmark = pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="torch built without oneDNN")
 
 
 def test_onednn_linear_equals_f_linear_plain_and_prepacked(output_layer):
