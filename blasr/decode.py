@@ -33,6 +33,7 @@ from blasr.kaldi.formats.model import read_transition_model
 from blasr.utils import cli
 from blasr.utils.launch import add_cmd, add_job, job_command, run_jobs
 from blasr.utils.lock import lock_directory
+from blasr.utils.machine import threads_per_job
 
 
 def _lm_weights(text: str) -> list[float]:
@@ -98,7 +99,7 @@ def decode(args: argparse.Namespace) -> int:
                             max_active=args.max_active, word_insertion_penalty=args.word_insertion_penalty)
     loglikes = args.loglikes
     if args.nnet:
-        threads = max(1, (os.cpu_count() or 1) // args.nj)  # the decoding processes share the cores
+        threads = threads_per_job(args.nj)  # the decoding processes share the cores
         loglikes = NetworkScores(args.nnet, args.data, NnetForwardOptions(prior_scale=args.prior_scale),
                                  device=args.device, threads=threads)
         # loaded once here (decoding processes load their own copy; with --nj 1 this one scores)

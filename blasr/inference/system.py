@@ -65,6 +65,7 @@ from blasr.utils.checkpoint import CheckpointError
 from blasr.utils.errors import BlasrError
 from blasr.utils.experiment import describe_revision
 from blasr.utils.jobs import contiguous_shares, run_spawned
+from blasr.utils.machine import threads_per_job
 
 logger = logging.getLogger("blasr")
 
@@ -646,7 +647,7 @@ def transcribe_inputs(directory: str | os.PathLike, inputs: Sequence[AudioInput]
         return
     if on_partial is not None:
         raise ValueError("partial transcripts come from one job only (num_jobs 1)")
-    threads = max(1, (os.cpu_count() or 1) // num_jobs)  # the processes share the cores
+    threads = threads_per_job(num_jobs)  # the processes share the cores
     shares = contiguous_shares(list(inputs), num_jobs)
     results = run_spawned(_transcribe_share, [(str(directory), share, device, threads, online) for share in shares],
                           lambda error: SystemDirError(f"a transcription process died ({error}); run with --nj 1 "

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 from blasr.utils.logs import job_log
-from blasr.utils.machine import available_cores
+from blasr.utils.machine import threads_per_job
 from blasr.utils.progress import progress_bar
 
 T = TypeVar("T")
@@ -49,7 +49,7 @@ BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_TH
 def blas_threads_for_jobs(num_jobs: int) -> Iterator[int]:
     """While it is open, processes started from here see ``cores // num_jobs`` (at least 1) in each of
     :data:`BLAS_THREAD_VARIABLES` that the environment does not set already; yields that count."""
-    threads = max(1, available_cores() // max(1, num_jobs))
+    threads = threads_per_job(num_jobs)
     added = [name for name in BLAS_THREAD_VARIABLES if name not in os.environ]
     for name in added:
         os.environ[name] = str(threads)

@@ -15,6 +15,12 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def threads_per_job(num_jobs: int) -> int:
+    """Each of ``num_jobs`` processes' share of :func:`available_cores` (at least 1), as Kaldi's ``--nj`` jobs
+    share a machine."""
+    return max(1, available_cores() // max(1, num_jobs))
+
+
 def cpu_model() -> str:
     """The CPU's model name (``/proc/cpuinfo``), else what :mod:`platform` knows."""
     try:

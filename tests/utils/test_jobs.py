@@ -4,7 +4,7 @@ import os
 import pytest
 from tqdm import tqdm
 
-from blasr.utils import jobs
+from blasr.utils import jobs, machine
 from blasr.utils.jobs import contiguous_shares, job_progress, run_spawned
 
 
@@ -99,13 +99,13 @@ def _blas_environment(_):
 def test_jobs_share_the_cores_among_their_blas_threads(monkeypatch):
     for name in jobs.BLAS_THREAD_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(jobs, "available_cores", lambda: 8)
+    monkeypatch.setattr(machine, "available_cores", lambda: 8)
     seen = run_spawned(_blas_environment, [(0,), (1,)], RuntimeError)
     assert seen == [{name: "4" for name in jobs.BLAS_THREAD_VARIABLES}] * 2  # 8 cores // 2 jobs
     with jobs.JobPool(3, RuntimeError) as pool:
         assert pool.run(_blas_environment, [(0,), (1,), (2,)])[2]["OPENBLAS_NUM_THREADS"] == "2"
     assert all(name not in os.environ for name in jobs.BLAS_THREAD_VARIABLES)  # the parent's own is unchanged
-    monkeypatch.setattr(jobs, "available_cores", lambda: 2)
+    monkeypatch.setattr(machine, "available_cores", lambda: 2)
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "7")  # what the user set is kept
     (seen,) = run_spawned(_blas_environment, [(0,)] * 5, RuntimeError)[:1]
     assert seen == {"OPENBLAS_NUM_THREADS": "7", "MKL_NUM_THREADS": "1", "BLIS_NUM_THREADS": "1"}
